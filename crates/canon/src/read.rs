@@ -1,0 +1,427 @@
+//! Reads a DICOM Part 10 stream into a tree of raw element values.
+//!
+//! Values are kept as the octets found in the file (dicom-parser's `Raw` read strategy): the
+//! canonical form defines its own decoding of text, byte order and private elements (spec §5),
+//! so it must not inherit a parser's interpretation.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use dicom_core::header::{HasLength, Header};
+use dicom_core::value::PrimitiveValue;
+use dicom_core::{Tag, VR};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_encoding::Codec;
+use dicom_object::meta::FileMetaTable;
+use dicom_parser::dataset::read::{DataSetReader, DataSetReaderOptions, ValueReadStrategy};
+use dicom_parser::dataset::DataToken;
+use dicom_parser::StatefulDecode;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use crate::CanonError;
+
+/// How deep sequences may nest before the input is refused (C5.3 recursion is bounded by it).
+pub const MAX_NESTING: usize = 128;
+
+/// A DICOM instance read from a Part 10 file: its transfer syntax and its data set, with
+/// every primitive value kept as the octets stored in the file.
+#[derive(Debug, Clone)]
+pub struct DicomInstance {
+    transfer_syntax: String,
+    pub(crate) dataset: DataSet,
+}
+
+/// A data set (the top level, or one sequence item).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DataSet {
+    pub(crate) elements: Vec<Element>,
+}
+
+/// One element as read: tag, VR as known to the reader, and value.
+#[derive(Debug, Clone)]
+pub(crate) struct Element {
+    pub(crate) tag: Tag,
+    pub(crate) vr: VR,
+    pub(crate) value: Value,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    /// Octets as stored (file byte order).
+    Primitive(Vec<u8>),
+    /// A sequence of items (or an undefined-length element read as one, PS3.5 §6.2.2).
+    Sequence(Vec<DataSet>),
+    /// Encapsulated pixel data.
+    Encapsulated(Encapsulated),
+}
+
+/// Encapsulated pixel data: the Basic Offset Table and the fragments after it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Encapsulated {
+    pub(crate) offset_table: Vec<u32>,
+    pub(crate) fragments: Vec<Vec<u8>>,
+}
+
+impl DataSet {
+    pub(crate) fn get(&self, tag: Tag) -> Option<&Element> {
+        self.elements.iter().find(|e| e.tag == tag)
+    }
+}
+
+impl DicomInstance {
+    /// Reads the file at `path`.
+    ///
+    /// # Errors
+    /// `Io` when the file cannot be read; otherwise as [`DicomInstance::from_reader`].
+    pub fn open(path: &Path) -> Result<DicomInstance, CanonError> {
+        let io = |source| CanonError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        DicomInstance::from_reader(file, Some(len))
+    }
+
+    /// Reads an instance held in memory.
+    ///
+    /// # Errors
+    /// As [`DicomInstance::from_reader`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<DicomInstance, CanonError> {
+        DicomInstance::from_reader(bytes, Some(bytes.len() as u64))
+    }
+
+    /// Reads an instance from `source`. When `total_len` (the stream's length in bytes) is
+    /// given, an element that declares a value longer than what remains is refused before
+    /// anything is allocated for it.
+    ///
+    /// # Errors
+    /// `NotDicom` without `DICM` and File Meta Information; `UnsupportedTransferSyntax` for a
+    /// transfer syntax the parser does not know; `Parse`, `ValueBeyondEnd` or `NestingTooDeep`
+    /// for a malformed data set.
+    pub fn from_reader<R: Read>(
+        source: R,
+        total_len: Option<u64>,
+    ) -> Result<DicomInstance, CanonError> {
+        let mut buffered = BufReader::with_capacity(64 * 1024, source);
+        let head = buffered.fill_buf().map_err(|e| CanonError::NotDicom {
+            reason: format!("cannot read the first bytes: {e}"),
+        })?;
+        let preamble = if head.len() >= 132 && &head[128..132] == b"DICM" {
+            128
+        } else if head.len() >= 4 && &head[..4] == b"DICM" {
+            0
+        } else {
+            return Err(CanonError::NotDicom {
+                reason: "no \"DICM\" magic at byte 128 or byte 0".into(),
+            });
+        };
+        buffered.consume(preamble);
+        let consumed = Rc::new(Cell::new(preamble as u64));
+        let mut counting = CountingReader {
+            inner: buffered,
+            consumed: Rc::clone(&consumed),
+        };
+        let meta = FileMetaTable::from_reader(&mut counting).map_err(|e| CanonError::NotDicom {
+            reason: format!("invalid File Meta Information: {}", error_chain(&e)),
+        })?;
+        let transfer_syntax = meta
+            .transfer_syntax()
+            .trim_end_matches(['\0', ' '])
+            .to_string();
+        let ts = TransferSyntaxRegistry
+            .get(&transfer_syntax)
+            .ok_or_else(|| CanonError::UnsupportedTransferSyntax {
+                uid: transfer_syntax.clone(),
+            })?;
+        let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
+        let dataset = match ts.codec() {
+            Codec::Dataset(Some(adapter)) => {
+                // Deflated: declared lengths refer to inflated bytes, so the remaining-bytes
+                // check does not apply.
+                let inflated = adapter.adapt_reader(Box::new(counting));
+                let reader = DataSetReader::new_with_ts_options(inflated, ts, options)
+                    .map_err(|e| parse_error(&e, None))?;
+                build_tree(reader, None)?
+            }
+            Codec::Dataset(None) => {
+                return Err(CanonError::UnsupportedTransferSyntax {
+                    uid: transfer_syntax,
+                })
+            }
+            _ => {
+                let reader = DataSetReader::new_with_ts_options(counting, ts, options)
+                    .map_err(|e| parse_error(&e, None))?;
+                let limit = total_len.map(|total| Limit { total, consumed });
+                build_tree(reader, limit)?
+            }
+        };
+        Ok(DicomInstance {
+            transfer_syntax,
+            dataset,
+        })
+    }
+
+    /// The Transfer Syntax UID from the File Meta Information.
+    pub fn transfer_syntax(&self) -> &str {
+        &self.transfer_syntax
+    }
+}
+
+/// Counts the bytes the parser has taken, so declared lengths can be checked against what
+/// remains.
+struct CountingReader<R> {
+    inner: R,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.consumed.set(self.consumed.get() + n as u64);
+        Ok(n)
+    }
+}
+
+struct Limit {
+    total: u64,
+    consumed: Rc<Cell<u64>>,
+}
+
+impl Limit {
+    fn check(&self, tag: Tag, declared: Option<u32>) -> Result<(), CanonError> {
+        let Some(declared) = declared else {
+            return Ok(());
+        };
+        let remaining = self.total.saturating_sub(self.consumed.get());
+        if u64::from(declared) > remaining {
+            return Err(CanonError::ValueBeyondEnd {
+                tag,
+                declared: declared.into(),
+                remaining,
+            });
+        }
+        Ok(())
+    }
+
+    fn offset(&self) -> u64 {
+        self.consumed.get()
+    }
+}
+
+/// A container being filled while tokens arrive.
+enum Open {
+    Sequence { tag: Tag, items: Vec<DataSet> },
+    Item { elements: Vec<Element> },
+    Pixel { tag: Tag, pixels: Encapsulated },
+}
+
+fn build_tree<S: StatefulDecode>(
+    reader: DataSetReader<S>,
+    limit: Option<Limit>,
+) -> Result<DataSet, CanonError> {
+    let offset = || limit.as_ref().map(Limit::offset);
+    let malformed = |reason: &str| CanonError::Parse {
+        offset: offset(),
+        reason: reason.to_string(),
+    };
+    let mut root: Vec<Element> = Vec::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut pending: Option<(Tag, VR)> = None;
+
+    for token in reader {
+        let token = token.map_err(|e| parse_error(&e, offset()))?;
+        match token {
+            DataToken::ElementHeader(header) => {
+                if let Some(limit) = &limit {
+                    limit.check(header.tag(), header.length().get())?;
+                }
+                pending = Some((header.tag(), header.vr()));
+            }
+            DataToken::PrimitiveValue(value) => {
+                let (tag, vr) = pending
+                    .take()
+                    .ok_or_else(|| malformed("a value without an element header"))?;
+                let octets = match value {
+                    PrimitiveValue::U8(bytes) => bytes.into_vec(),
+                    PrimitiveValue::Empty => Vec::new(),
+                    other => other.to_bytes().into_owned(),
+                };
+                container(&mut root, &mut stack)
+                    .ok_or_else(|| malformed("an element directly inside a sequence"))?
+                    .push(Element {
+                        tag,
+                        vr,
+                        value: Value::Primitive(octets),
+                    });
+            }
+            DataToken::SequenceStart { tag, len } => {
+                if let Some(limit) = &limit {
+                    limit.check(tag, len.get())?;
+                }
+                push_open(
+                    &mut stack,
+                    Open::Sequence {
+                        tag,
+                        items: Vec::new(),
+                    },
+                )?;
+            }
+            DataToken::PixelSequenceStart => {
+                push_open(
+                    &mut stack,
+                    Open::Pixel {
+                        tag: Tag(0x7FE0, 0x0010),
+                        pixels: Encapsulated::default(),
+                    },
+                )?;
+            }
+            DataToken::ItemStart { len } => match stack.last() {
+                Some(Open::Pixel { tag, .. }) => {
+                    if let Some(limit) = &limit {
+                        limit.check(*tag, len.get())?;
+                    }
+                }
+                Some(Open::Sequence { tag, .. }) => {
+                    if let Some(limit) = &limit {
+                        limit.check(*tag, len.get())?;
+                    }
+                    push_open(
+                        &mut stack,
+                        Open::Item {
+                            elements: Vec::new(),
+                        },
+                    )?;
+                }
+                _ => return Err(malformed("an item outside a sequence")),
+            },
+            DataToken::ItemEnd => match stack.last() {
+                Some(Open::Pixel { .. }) => {}
+                Some(Open::Item { .. }) => {
+                    if let Some(Open::Item { elements }) = stack.pop() {
+                        match stack.last_mut() {
+                            Some(Open::Sequence { items, .. }) => {
+                                items.push(DataSet { elements });
+                            }
+                            _ => return Err(malformed("an item ended outside a sequence")),
+                        }
+                    }
+                }
+                _ => return Err(malformed("an item delimiter without an open item")),
+            },
+            DataToken::OffsetTable(table) => match stack.last_mut() {
+                Some(Open::Pixel { pixels, .. }) => pixels.offset_table = table,
+                _ => return Err(malformed("an offset table outside encapsulated pixel data")),
+            },
+            DataToken::ItemValue(fragment) => match stack.last_mut() {
+                Some(Open::Pixel { pixels, .. }) => pixels.fragments.push(fragment),
+                _ => return Err(malformed("a fragment outside encapsulated pixel data")),
+            },
+            DataToken::SequenceEnd => {
+                let element = match stack.pop() {
+                    Some(Open::Sequence { tag, items }) => Element {
+                        tag,
+                        vr: VR::SQ,
+                        value: Value::Sequence(items),
+                    },
+                    Some(Open::Pixel { tag, pixels }) => Element {
+                        tag,
+                        vr: VR::OB,
+                        value: Value::Encapsulated(pixels),
+                    },
+                    _ => return Err(malformed("a sequence delimiter without an open sequence")),
+                };
+                container(&mut root, &mut stack)
+                    .ok_or_else(|| malformed("a sequence directly inside a sequence"))?
+                    .push(element);
+            }
+        }
+    }
+    if pending.is_some() {
+        return Err(malformed("the data set ends after an element header"));
+    }
+    if !stack.is_empty() {
+        return Err(malformed("the data set ends inside a sequence"));
+    }
+    Ok(DataSet { elements: root })
+}
+
+fn push_open(stack: &mut Vec<Open>, open: Open) -> Result<(), CanonError> {
+    if stack.len() >= 2 * MAX_NESTING {
+        return Err(CanonError::NestingTooDeep { limit: MAX_NESTING });
+    }
+    stack.push(open);
+    Ok(())
+}
+
+/// The element list that the next element belongs to: the open item, or the top level.
+fn container<'a>(
+    root: &'a mut Vec<Element>,
+    stack: &'a mut [Open],
+) -> Option<&'a mut Vec<Element>> {
+    match stack.last_mut() {
+        None => Some(root),
+        Some(Open::Item { elements }) => Some(elements),
+        Some(_) => None,
+    }
+}
+
+fn parse_error(error: &dyn std::error::Error, offset: Option<u64>) -> CanonError {
+    CanonError::Parse {
+        offset,
+        reason: error_chain(error),
+    }
+}
+
+/// The error and all its sources, joined, so the message says what the parser found.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
+}
+
+/// Parses the octets of a defined-length private `UN` as a list of items in Implicit VR
+/// Little Endian (C5.3.4). `None` unless they parse completely.
+pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
+    let length = u32::try_from(octets.len()).ok()?;
+    // Frame the octets as the value of a dictionary SQ element so that the data set reader
+    // parses them as items; which SQ tag is used does not matter.
+    let mut framed = Vec::with_capacity(octets.len() + 8);
+    framed.extend_from_slice(&[0x08, 0x00, 0x40, 0x11]); // (0008,1140), an SQ
+    framed.extend_from_slice(&length.to_le_bytes());
+    framed.extend_from_slice(octets);
+    let ts = TransferSyntaxRegistry.get("1.2.840.10008.1.2")?;
+    let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
+    let consumed = Rc::new(Cell::new(0));
+    let reader = CountingReader {
+        inner: framed.as_slice(),
+        consumed: Rc::clone(&consumed),
+    };
+    let reader = DataSetReader::new_with_ts_options(reader, ts, options).ok()?;
+    let limit = Limit {
+        total: framed.len() as u64,
+        consumed: Rc::clone(&consumed),
+    };
+    let dataset = build_tree(reader, Some(limit)).ok()?;
+    if consumed.get() != framed.len() as u64 {
+        return None;
+    }
+    match dataset.elements.as_slice() {
+        [Element {
+            value: Value::Sequence(items),
+            ..
+        }] if !items.is_empty() => Some(items.clone()),
+        _ => None,
+    }
+}

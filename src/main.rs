@@ -1,0 +1,103 @@
+//! `scanseal`: the command-line front end. Argument parsing, output formatting and exit codes
+//! only; everything a library user needs lives in the `scanseal-*` crates.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+mod digest;
+
+/// Prove a medical image is the one the scanner produced.
+#[derive(Parser)]
+#[command(name = "scanseal", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the canonical form (canon-v1) of DICOM files: pixel digest, mode, descriptor,
+    /// frames and tiles, and the canonicalized attribute list.
+    Digest(DigestArgs),
+}
+
+#[derive(clap::Args)]
+struct DigestArgs {
+    /// One JSON object per file per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Derive attribute salts from this hex seed (spec C6.3) and print each attribute's
+    /// commitment; equal attributes in two files then have equal commitments. For local
+    /// comparison and tests only: seals use random salts.
+    #[arg(long, value_name = "HEX")]
+    salt_seed: Option<String>,
+    /// Tile size in pixels (1..=65535).
+    #[arg(long, default_value_t = scanseal_canon::DEFAULT_TILE_SIZE)]
+    tile_size: u32,
+    /// Also list every frame's tile digests (JSON: `tile_digests`).
+    #[arg(long)]
+    tiles: bool,
+    /// DICOM files.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Digest(args) => run_digest(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("scanseal: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_digest(args: &DigestArgs) -> Result<ExitCode> {
+    let seed = match &args.salt_seed {
+        Some(text) => {
+            let seed = hex::decode(text.trim()).context("--salt-seed is not hex")?;
+            if seed.len() < 16 {
+                bail!("--salt-seed must be at least 16 bytes (32 hex characters)");
+            }
+            Some(seed)
+        }
+        None => None,
+    };
+    let options = scanseal_canon::CanonOptions::new().tile_size(args.tile_size);
+    let mut stdout = std::io::stdout().lock();
+    let mut failed = false;
+    for path in &args.paths {
+        let report = digest::digest_file(path, &options, seed.as_deref(), args.tiles);
+        failed |= report.is_err();
+        if args.json {
+            serde_json::to_writer(&mut stdout, &digest::to_json(path, &report))?;
+            writeln!(stdout)?;
+        } else {
+            digest::write_text(&mut stdout, path, &report)?;
+        }
+    }
+    stdout.flush()?;
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -2,6 +2,7 @@
 
 mod descriptor;
 mod encapsulated;
+mod rle;
 mod samples;
 mod tiles;
 
@@ -162,6 +163,8 @@ fn decoded_frame_digest(
     }
 }
 
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
 const PIXEL_TAGS: [(Tag, SampleFormat); 3] = [
     (Tag(0x7FE0, 0x0010), SampleFormat::Integer),
     (Tag(0x7FE0, 0x0008), SampleFormat::Float32),
@@ -221,14 +224,19 @@ pub(crate) fn canonical_pixels(
             let mut frames = Vec::with_capacity(ranges.len());
             for (frame, range) in ranges.into_iter().enumerate() {
                 let frame = frame as u32;
-                encapsulated::decode_frame(
-                    transfer_syntax,
-                    &descriptor,
-                    &photometric_as_stored,
-                    frame,
-                    &pixels.fragments[range],
-                    &mut canonical,
-                )?;
+                let fragments = &pixels.fragments[range];
+                if transfer_syntax == RLE_LOSSLESS {
+                    rle::decode_rle_frame(frame, &fragments.concat(), &descriptor, &mut canonical)?;
+                } else {
+                    encapsulated::decode_frame(
+                        transfer_syntax,
+                        &descriptor,
+                        &photometric_as_stored,
+                        frame,
+                        fragments,
+                        &mut canonical,
+                    )?;
+                }
                 mask_samples(&mut canonical, &descriptor);
                 frames.push(decoded_frame_digest(
                     frame,

@@ -45,6 +45,7 @@ fn run_vector(name: &str, v: &Json) -> Result<(), String> {
         "pixels" => run_pixels(v),
         "attribute" => run_attribute(v),
         "item" => run_item(v),
+        "file" => run_file(v),
         other => return Err(format!("unknown kind {other}")),
     };
     match (outcome, want_err) {
@@ -271,6 +272,181 @@ fn check_single_attribute(v: &Json, tag: Tag, dataset: DataSet) -> Result<(), Mi
         )?;
     }
     Ok(())
+}
+
+/// Builds the synthetic file a `file` vector names (spec §9): `recipe` is a stock fixture of
+/// `crates/fixtures`, `flip` optionally flips the lowest bit of one sample.
+fn fixture_bytes(v: &Json) -> Vec<u8> {
+    use scanseal_fixtures::{EncodeOptions, Encoding, Fixture};
+    let seed = v["seed"].as_u64().unwrap();
+    let mut fixture = match v["recipe"].as_str().unwrap() {
+        "ct_slice" => Fixture::ct_slice(seed),
+        "mr_multiframe" => Fixture::mr_multiframe(u32_of(v, "frames"), seed),
+        "rgb" => Fixture::rgb(seed),
+        other => panic!("unknown recipe {other}"),
+    };
+    if let Some(flip) = v["flip"].as_array() {
+        let at: Vec<u64> = flip.iter().map(|x| x.as_u64().unwrap()).collect();
+        let (f, x, y, s) = (at[0] as u32, at[1] as u16, at[2] as u16, at[3] as u16);
+        let old = fixture.sample(f, x, y, s).unwrap();
+        fixture.set_sample(f, x, y, s, old ^ 1).unwrap();
+    }
+    let encoding = match v["encoding"].as_str().unwrap() {
+        "explicit-le" => Encoding::ExplicitVrLittleEndian,
+        "implicit-le" => Encoding::ImplicitVrLittleEndian,
+        "explicit-be" => Encoding::ExplicitVrBigEndian,
+        "deflated" => Encoding::DeflatedExplicitVrLittleEndian,
+        "rle" => Encoding::RleLossless,
+        other => panic!("unknown encoding {other}"),
+    };
+    fixture.encode(encoding, &EncodeOptions::default()).unwrap()
+}
+
+fn run_file(v: &Json) -> Result<(), Mismatch> {
+    let instance = crate::DicomInstance::from_bytes(&fixture_bytes(v))?;
+    let canonical = crate::canonicalize(
+        &instance,
+        &crate::CanonOptions::new().tile_size(u32_of(v, "tile_size")),
+    )?;
+    let pixels = canonical
+        .pixels
+        .as_ref()
+        .ok_or_else(|| Mismatch::Field("pixels".into(), "none".into(), "present".into()))?;
+    let frames: Vec<String> = pixels.frames.iter().map(|f| f.digest.to_hex()).collect();
+    if let Some(want) = v["want_frame_digests"].as_array() {
+        let want: Vec<&str> = want.iter().map(|f| f.as_str().unwrap()).collect();
+        expect("frame digests", frames.join(","), Some(&want.join(",")))?;
+    }
+    expect(
+        "pixel digest",
+        pixels.digest.to_hex(),
+        v["want_pixel_digest"].as_str(),
+    )
+}
+
+/// Writes the `file` vectors from the current implementation. They pin the whole path
+/// (parse, decode, tile, hash) of files built by `crates/fixtures`; run with
+/// `SCANSEAL_REGENERATE_FILE_VECTORS=1 cargo test -p scanseal-canon --lib file_vectors` only
+/// after a deliberate format change (which also bumps the canon version).
+#[test]
+fn file_vectors() {
+    if std::env::var_os("SCANSEAL_REGENERATE_FILE_VECTORS").is_none() {
+        return;
+    }
+    let cases: Vec<(&str, Json)> = vec![
+        (
+            "ct-slice",
+            serde_json::json!({"recipe": "ct_slice", "seed": 1}),
+        ),
+        (
+            "mr-3frames",
+            serde_json::json!({"recipe": "mr_multiframe", "frames": 3, "seed": 2}),
+        ),
+        ("rgb", serde_json::json!({"recipe": "rgb", "seed": 3})),
+    ];
+    for (name, recipe) in cases {
+        for (index, encoding) in [
+            "explicit-le",
+            "implicit-le",
+            "explicit-be",
+            "deflated",
+            "rle",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut v = recipe.clone();
+            v["kind"] = "file".into();
+            v["want_err"] = Json::Null;
+            v["encoding"] = (*encoding).into();
+            v["tile_size"] = 16.into();
+            v["desc"] =
+                format!("fixture {name} encoded {encoding}: decoded samples, 16-pixel tiles")
+                    .into();
+            if index > 0 {
+                v["sibling_of"] = format!("file-{name}-explicit-le").into();
+                v["relation"] = "same".into();
+            }
+            let canonical = crate::canonicalize(
+                &crate::DicomInstance::from_bytes(&fixture_bytes(&v)).unwrap(),
+                &crate::CanonOptions::new().tile_size(16),
+            )
+            .unwrap();
+            let pixels = canonical.pixels.unwrap();
+            v["want_pixel_digest"] = pixels.digest.to_hex().into();
+            v["want_frame_digests"] = pixels
+                .frames
+                .iter()
+                .map(|f| f.digest.to_hex())
+                .collect::<Vec<_>>()
+                .into();
+            let path = vector_dir().join(format!("file-{name}-{encoding}.json"));
+            std::fs::write(path, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
+        }
+        let mut flipped = recipe.clone();
+        flipped["kind"] = "file".into();
+        flipped["want_err"] = Json::Null;
+        flipped["encoding"] = "rle".into();
+        flipped["tile_size"] = 16.into();
+        flipped["flip"] = serde_json::json!([0, 5, 7, 0]);
+        flipped["sibling_of"] = format!("file-{name}-explicit-le").into();
+        flipped["relation"] = "different".into();
+        flipped["desc"] = format!(
+            "fixture {name}, lowest bit of frame 0 sample (5, 7, 0) flipped, RLE: different pixel digest and first frame digest"
+        )
+        .into();
+        let canonical = crate::canonicalize(
+            &crate::DicomInstance::from_bytes(&fixture_bytes(&flipped)).unwrap(),
+            &crate::CanonOptions::new().tile_size(16),
+        )
+        .unwrap();
+        let pixels = canonical.pixels.unwrap();
+        flipped["want_pixel_digest"] = pixels.digest.to_hex().into();
+        flipped["want_frame_digests"] = pixels
+            .frames
+            .iter()
+            .map(|f| f.digest.to_hex())
+            .collect::<Vec<_>>()
+            .into();
+        let path = vector_dir().join(format!("file-{name}-flipped-bit.json"));
+        std::fs::write(path, serde_json::to_string_pretty(&flipped).unwrap() + "\n").unwrap();
+    }
+}
+
+/// Siblings marked `same` must carry the same expected digests as their base, and
+/// `different` ones different digests: the vector set itself states the invariants.
+#[test]
+fn sibling_relations_hold_in_the_vectors() {
+    let mut by_name = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(vector_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let json: Json = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            by_name.insert(
+                path.file_stem().unwrap().to_string_lossy().to_string(),
+                json,
+            );
+        }
+    }
+    let mut checked = 0;
+    for (name, v) in &by_name {
+        let (Some(base), Some(relation)) = (v["sibling_of"].as_str(), v["relation"].as_str())
+        else {
+            continue;
+        };
+        let base = &by_name[base];
+        let key = ["want_pixel_digest", "want_value", "want_root"]
+            .into_iter()
+            .find(|k| v.get(*k).is_some_and(|x| !x.is_null()));
+        let Some(key) = key else { continue };
+        match relation {
+            "same" => assert_eq!(v[key], base[key], "{name}: {key} should equal its base"),
+            "different" => assert_ne!(v[key], base[key], "{name}: {key} should differ"),
+            _ => {}
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} sibling relations checked");
 }
 
 #[test]

@@ -228,7 +228,7 @@ def canonical_sample(d: Descriptor, raw: int) -> bytes:
 
 
 def native_frame_samples(d: Descriptor, pixel_data: bytes, byte_order: str,
-                         planar_configuration: int) -> list[bytes]:
+                         planar_configuration: int, pixel_vr: Optional[str] = None) -> list[bytes]:
     """C4.2.4 (with C4.2.1–C4.2.3): each frame's canonical samples from a native pixel value.
 
     `byte_order` is "little" (Little Endian transfer syntaxes) or "big" (Explicit VR Big
@@ -242,6 +242,15 @@ def native_frame_samples(d: Descriptor, pixel_data: bytes, byte_order: str,
         # Not specified by canon-v1 (only "absent or 0" and "1" are defined).
         raise CanonError("BadPixelAttribute", "planar configuration must be 0 or 1")
     w = sample_width(d.bits_allocated)
+    if pixel_vr is None:
+        pixel_vr = "OW" if d.bits_allocated > 8 else "OB"
+    if byte_order == "big" and pixel_vr == "OW" and w == 1:
+        # C4.2.4: an OW value is 16-bit words; in big endian 8-bit samples and 1-bit data
+        # arrive byte-swapped in pairs.  Swap them back, then read as little endian.
+        swapped = bytearray(pixel_data)
+        for i in range(0, len(swapped) - 1, 2):
+            swapped[i], swapped[i + 1] = swapped[i + 1], swapped[i]
+        pixel_data, byte_order = bytes(swapped), "little"
     spp = d.samples_per_pixel
     npix = d.rows * d.columns
     per_frame = npix * spp
@@ -335,10 +344,10 @@ class NativePixelResult:
 
 
 def native_pixel_digest(d: Descriptor, pixel_data: bytes, byte_order: str,
-                        planar_configuration: int, tile_size: int = 64) -> NativePixelResult:
+                        planar_configuration: int, tile_size: int = 64, pixel_vr: Optional[str] = None) -> NativePixelResult:
     """§4.2, §4.3, §4.6 for mode `decoded-samples` from native pixel data."""
     d = validate_descriptor(d)
-    frames = native_frame_samples(d, pixel_data, byte_order, planar_configuration)
+    frames = native_frame_samples(d, pixel_data, byte_order, planar_configuration, pixel_vr)
     tiles = [tile_digests(d, f, s, tile_size) for f, s in enumerate(frames)]
     fds = [frame_digest(t) for t in tiles]
     return NativePixelResult(desc_bytes(d), frames, tiles, fds,
@@ -766,7 +775,8 @@ PIXEL_WANTS = ["want_desc", "want_frame_samples", "want_tile_digests", "want_fra
 
 def eval_pixels(case: dict) -> dict:
     r = native_pixel_digest(Descriptor.from_json(case["descriptor"]), unhex(case["pixel_data"]),
-                            case["byte_order"], case["planar_configuration"], case["tile_size"])
+                            case["byte_order"], case["planar_configuration"], case["tile_size"],
+                            case.get("pixel_vr"))
     return {
         "want_desc": hx(r.desc),
         "want_frame_samples": [hx(s) for s in r.frame_samples],
@@ -950,6 +960,18 @@ def build_cases() -> dict[str, dict]:
     c[base + "-rows-0"] = _pix("sibling of mono8-5x3-tile2 with rows = 0: BadPixelAttribute "
                                "(C4.1.1 rows >= 1)", {**mono8_desc, "rows": 0}, mono8,
                                tile_size=2, sibling_of=base, relation="error")
+    mono8_be_ow = bytearray(mono8)
+    for i in range(0, len(mono8_be_ow), 2):
+        mono8_be_ow[i], mono8_be_ow[i + 1] = mono8_be_ow[i + 1], mono8_be_ow[i]
+    c[base + "-be-ow"] = _pix("sibling of mono8-5x3-tile2 in Explicit VR Big Endian with Pixel "
+                              "Data of VR OW: an OW value is 16-bit words, so the 8-bit samples "
+                              "are stored byte-swapped in pairs (C4.2.4); same digests",
+                              mono8_desc, bytes(mono8_be_ow), tile_size=2, byte_order="big",
+                              pixel_vr="OW", sibling_of=base, relation="same")
+    c[base + "-be-ob"] = _pix("sibling of mono8-5x3-tile2 in Explicit VR Big Endian with Pixel "
+                              "Data of VR OB: bytes as stored (C4.2.4); same digests",
+                              mono8_desc, mono8, tile_size=2, byte_order="big",
+                              pixel_vr="OB", sibling_of=base, relation="same")
     c["pixels-mono8-5x3-tile64"] = _pix("same image as mono8-5x3-tile2 with the default tile "
                                         "size 64: a single 5x3 tile; the pixel digest differs "
                                         "because T is hashed (C4.6.1)", mono8_desc, mono8,

@@ -4,7 +4,7 @@
 //! canonical form defines its own decoding of text, byte order and private elements (spec §5),
 //! so it must not inherit a parser's interpretation.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -121,11 +121,13 @@ impl DicomInstance {
         };
         buffered.consume(preamble);
         let consumed = Rc::new(Cell::new(preamble as u64));
-        let mut counting = CountingReader {
+        let state = Rc::new(RefCell::new(SourceState::default()));
+        let mut source = SourceReader {
             inner: buffered,
             consumed: Rc::clone(&consumed),
+            state: Rc::clone(&state),
         };
-        let meta = FileMetaTable::from_reader(&mut counting).map_err(|e| CanonError::NotDicom {
+        let meta = FileMetaTable::from_reader(&mut source).map_err(|e| CanonError::NotDicom {
             reason: format!("invalid File Meta Information: {}", error_chain(&e)),
         })?;
         let transfer_syntax = meta
@@ -138,14 +140,24 @@ impl DicomInstance {
                 uid: transfer_syntax.clone(),
             })?;
         let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
+        // CP-246 applies to every Explicit VR Little Endian data set encoding (native,
+        // deflated and all encapsulated transfer syntaxes).
+        // (Implicit VR Little Endian is the one implicit-VR transfer syntax.)
+        let cp246 = transfer_syntax != "1.2.840.10008.1.2"
+            && ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Little;
         let dataset = match ts.codec() {
             Codec::Dataset(Some(adapter)) => {
                 // Deflated: declared lengths refer to inflated bytes, so the remaining-bytes
                 // check does not apply.
-                let inflated = adapter.adapt_reader(Box::new(counting));
-                let reader = DataSetReader::new_with_ts_options(inflated, ts, options)
+                let inflated = adapter.adapt_reader(Box::new(source.inner));
+                let source = SourceReader {
+                    inner: inflated,
+                    consumed: Rc::new(Cell::new(0)),
+                    state: Rc::clone(&state),
+                };
+                let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
-                build_tree(reader, None)?
+                build_tree(reader, None, cp246.then_some(&state))?
             }
             Codec::Dataset(None) => {
                 return Err(CanonError::UnsupportedTransferSyntax {
@@ -153,10 +165,10 @@ impl DicomInstance {
                 })
             }
             _ => {
-                let reader = DataSetReader::new_with_ts_options(counting, ts, options)
+                let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
                 let limit = total_len.map(|total| Limit { total, consumed });
-                build_tree(reader, limit)?
+                build_tree(reader, limit, cp246.then_some(&state))?
             }
         };
         Ok(DicomInstance {
@@ -171,19 +183,194 @@ impl DicomInstance {
     }
 }
 
-/// Counts the bytes the parser has taken, so declared lengths can be checked against what
-/// remains.
-struct CountingReader<R> {
+/// The byte source under the data set reader: counts the bytes taken (so declared lengths can
+/// be checked against what remains), remembers the last element header's bytes, and — for
+/// CP-246 — rewrites the Implicit VR content of an undefined-length explicit `UN` element.
+struct SourceReader<R> {
     inner: R,
     consumed: Rc<Cell<u64>>,
+    state: Rc<RefCell<SourceState>>,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+#[derive(Default)]
+struct SourceState {
+    /// The last bytes taken from the source, to recognise an undefined-length `UN` header.
+    recent: Vec<u8>,
+    /// Active while inside an undefined-length `UN` value.
+    transcoder: Option<ImplicitToExplicit>,
+}
+
+impl SourceState {
+    /// Whether the last 12 source bytes are an Explicit VR Little Endian header of `tag` with
+    /// VR `UN` and undefined length.
+    fn just_read_undefined_un(&self, tag: Tag) -> bool {
+        let mut header = Vec::with_capacity(12);
+        header.extend_from_slice(&tag.0.to_le_bytes());
+        header.extend_from_slice(&tag.1.to_le_bytes());
+        header.extend_from_slice(b"UN\0\0\xFF\xFF\xFF\xFF");
+        self.transcoder.is_none() && self.recent.ends_with(&header)
+    }
+}
+
+impl<R: Read> Read for SourceReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut state = self.state.borrow_mut();
+        if let Some(transcoder) = state.transcoder.as_mut() {
+            let n = transcoder.read(&mut self.inner, &self.consumed, buf)?;
+            if transcoder.finished() {
+                state.transcoder = None;
+            }
+            return Ok(n);
+        }
         let n = self.inner.read(buf)?;
         self.consumed.set(self.consumed.get() + n as u64);
+        let recent = &mut state.recent;
+        recent.extend_from_slice(&buf[..n]);
+        if recent.len() > 64 {
+            recent.drain(..recent.len() - 16);
+        }
         Ok(n)
     }
+}
+
+/// Rewrites the Implicit VR Little Endian items of an undefined-length `UN` value (PS3.5
+/// §6.2.2, CP-246) as Explicit VR Little Endian the data set reader can follow: every element
+/// header becomes a `UN` header with a 4-byte length (the canonicalizer resolves standard VRs
+/// from the dictionary, C2.3), and every defined-length item becomes an undefined-length item
+/// closed by an inserted delimiter, so that no length has to be rewritten.
+struct ImplicitToExplicit {
+    pending: Vec<u8>,
+    position: usize,
+    open: Vec<Open246>,
+    value_left: u64,
+}
+
+enum Open246 {
+    Sequence,
+    Item { left: Option<u64> },
+}
+
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+impl ImplicitToExplicit {
+    fn new() -> ImplicitToExplicit {
+        ImplicitToExplicit {
+            pending: Vec::new(),
+            position: 0,
+            open: vec![Open246::Sequence],
+            value_left: 0,
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.open.is_empty() && self.position >= self.pending.len()
+    }
+
+    fn read<R: Read>(
+        &mut self,
+        inner: &mut R,
+        consumed: &Cell<u64>,
+        buf: &mut [u8],
+    ) -> std::io::Result<usize> {
+        while self.position >= self.pending.len() {
+            self.pending.clear();
+            self.position = 0;
+            if self.open.is_empty() {
+                return Ok(0);
+            }
+            self.step(inner, consumed)?;
+        }
+        let n = buf.len().min(self.pending.len() - self.position);
+        buf[..n].copy_from_slice(&self.pending[self.position..self.position + n]);
+        self.position += n;
+        Ok(n)
+    }
+
+    /// Takes `n` source bytes: they count against every defined-length item they are in.
+    fn take<R: Read>(
+        &mut self,
+        inner: &mut R,
+        consumed: &Cell<u64>,
+        n: usize,
+    ) -> std::io::Result<Vec<u8>> {
+        let mut bytes = vec![0; n];
+        inner.read_exact(&mut bytes)?;
+        consumed.set(consumed.get() + n as u64);
+        for open in &mut self.open {
+            if let Open246::Item { left: Some(left) } = open {
+                *left = left.checked_sub(n as u64).ok_or_else(|| {
+                    malformed_246("content runs past the end of a defined-length item")
+                })?;
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Produces the next piece of output into `pending`.
+    fn step<R: Read>(&mut self, inner: &mut R, consumed: &Cell<u64>) -> std::io::Result<()> {
+        if self.value_left > 0 {
+            let n = self.value_left.min(64 * 1024) as usize;
+            let bytes = self.take(inner, consumed, n)?;
+            self.value_left -= n as u64;
+            self.pending = bytes;
+            return Ok(());
+        }
+        if let Some(Open246::Item { left: Some(0) }) = self.open.last() {
+            self.open.pop();
+            self.pending = item_header(0xE00D, 0);
+            return Ok(());
+        }
+        let header = self.take(inner, consumed, 8)?;
+        let group = u16::from_le_bytes([header[0], header[1]]);
+        let element = u16::from_le_bytes([header[2], header[3]]);
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let in_sequence = matches!(self.open.last(), Some(Open246::Sequence));
+        match (group, element, in_sequence) {
+            (0xFFFE, 0xE000, true) => {
+                let left = (length != UNDEFINED).then_some(u64::from(length));
+                self.open.push(Open246::Item { left });
+                self.pending = item_header(0xE000, UNDEFINED);
+            }
+            (0xFFFE, 0xE0DD, true) => {
+                self.open.pop();
+                self.pending = item_header(0xE0DD, 0);
+            }
+            (0xFFFE, 0xE00D, false) => {
+                self.open.pop();
+                self.pending = item_header(0xE00D, 0);
+            }
+            (0xFFFE, _, _) | (_, _, true) => {
+                return Err(malformed_246(&format!(
+                    "unexpected ({group:04X},{element:04X}) in an undefined-length UN value"
+                )))
+            }
+            _ => {
+                let mut out = Vec::with_capacity(12);
+                out.extend_from_slice(&header[..4]);
+                out.extend_from_slice(b"UN\0\0");
+                out.extend_from_slice(&length.to_le_bytes());
+                if length == UNDEFINED {
+                    self.open.push(Open246::Sequence);
+                } else {
+                    self.value_left = u64::from(length);
+                }
+                self.pending = out;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn item_header(element: u16, length: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8);
+    out.extend_from_slice(&0xFFFEu16.to_le_bytes());
+    out.extend_from_slice(&element.to_le_bytes());
+    out.extend_from_slice(&length.to_le_bytes());
+    out
+}
+
+fn malformed_246(reason: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, reason.to_string())
 }
 
 struct Limit {
@@ -222,6 +409,7 @@ enum Open {
 fn build_tree<S: StatefulDecode>(
     reader: DataSetReader<S>,
     limit: Option<Limit>,
+    cp246: Option<&Rc<RefCell<SourceState>>>,
 ) -> Result<DataSet, CanonError> {
     let offset = || limit.as_ref().map(Limit::offset);
     let malformed = |reason: &str| CanonError::Parse {
@@ -261,6 +449,12 @@ fn build_tree<S: StatefulDecode>(
             DataToken::SequenceStart { tag, len } => {
                 if let Some(limit) = &limit {
                     limit.check(tag, len.get())?;
+                }
+                if let Some(state) = cp246 {
+                    let mut state = state.borrow_mut();
+                    if len.is_undefined() && state.just_read_undefined_un(tag) {
+                        state.transcoder = Some(ImplicitToExplicit::new());
+                    }
                 }
                 push_open(
                     &mut stack,
@@ -404,16 +598,17 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
     let ts = TransferSyntaxRegistry.get("1.2.840.10008.1.2")?;
     let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
     let consumed = Rc::new(Cell::new(0));
-    let reader = CountingReader {
+    let reader = SourceReader {
         inner: framed.as_slice(),
         consumed: Rc::clone(&consumed),
+        state: Rc::new(RefCell::new(SourceState::default())),
     };
     let reader = DataSetReader::new_with_ts_options(reader, ts, options).ok()?;
     let limit = Limit {
         total: framed.len() as u64,
         consumed: Rc::clone(&consumed),
     };
-    let dataset = build_tree(reader, Some(limit)).ok()?;
+    let dataset = build_tree(reader, Some(limit), None).ok()?;
     if consumed.get() != framed.len() as u64 {
         return None;
     }

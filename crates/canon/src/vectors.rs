@@ -119,6 +119,11 @@ fn run_pixels(v: &Json) -> Result<(), Mismatch> {
     let layout = NativeLayout {
         big_endian: v["byte_order"] == "big",
         planar: u32_of(v, "planar_configuration") == 1,
+        // C4.2.4 default when a vector does not say: OW above 8 bits, OB otherwise.
+        words: match v["pixel_vr"].as_str() {
+            Some(vr) => vr == "OW",
+            None => u32_of(d, "bits_allocated") > 8,
+        },
     };
     let data = hex_of(v, "pixel_data");
     let tile_size = u32_of(v, "tile_size");

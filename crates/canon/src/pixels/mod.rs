@@ -98,10 +98,11 @@ pub fn digest_native(
             actual: data.len() as u64,
         });
     }
+    let (data, layout) = layout.unswap_words(data, descriptor);
     let mut canonical = Vec::new();
     let mut frames = Vec::with_capacity(descriptor.number_of_frames as usize);
     for frame in 0..descriptor.number_of_frames {
-        native_frame(data, descriptor, layout, frame, &mut canonical)?;
+        native_frame(&data, descriptor, layout, frame, &mut canonical)?;
         frames.push(decoded_frame_digest(
             frame, &canonical, descriptor, tile_size,
         ));
@@ -132,10 +133,11 @@ pub fn native_canonical_frames(
             actual: data.len() as u64,
         });
     }
+    let (data, layout) = layout.unswap_words(data, descriptor);
     (0..descriptor.number_of_frames)
         .map(|frame| {
             let mut out = Vec::new();
-            native_frame(data, descriptor, layout, frame, &mut out)?;
+            native_frame(&data, descriptor, layout, frame, &mut out)?;
             Ok(out)
         })
         .collect()
@@ -202,14 +204,12 @@ pub(crate) fn canonical_pixels(
         (Value::Primitive(data), PixelEncoding::Native { big_endian }) => {
             let descriptor =
                 PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
-            let planar = read_planar(dataset, big_endian)?;
-            digest_native(
-                &descriptor,
-                NativeLayout { big_endian, planar },
-                data,
-                tile_size,
-            )
-            .map(Some)
+            let layout = NativeLayout {
+                big_endian,
+                planar: read_planar(dataset, big_endian)?,
+                words: element.vr == dicom_core::VR::OW,
+            };
+            digest_native(&descriptor, layout, data, tile_size).map(Some)
         }
         (Value::Encapsulated(pixels), PixelEncoding::Lossless) => {
             let descriptor = PixelDescriptor::from_dataset(dataset, sample_format, false, true)?;

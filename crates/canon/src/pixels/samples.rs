@@ -10,6 +10,32 @@ pub struct NativeLayout {
     pub big_endian: bool,
     /// Planar Configuration 1: each frame holds one plane per sample.
     pub planar: bool,
+    /// The pixel element's VR is OW: in big endian its value is 16-bit words, so 8-bit samples
+    /// and 1-bit data arrive byte-swapped in pairs (C4.2.4).
+    pub words: bool,
+}
+
+impl NativeLayout {
+    /// Undoes the pairwise byte swap of 8-bit and 1-bit data held in a big-endian OW value
+    /// (C4.2.4), giving data and layout that read as plain bytes.
+    pub fn unswap_words<'a>(
+        self,
+        data: &'a [u8],
+        descriptor: &PixelDescriptor,
+    ) -> (std::borrow::Cow<'a, [u8]>, NativeLayout) {
+        if !(self.big_endian && self.words && descriptor.sample_width() == 1) {
+            return (std::borrow::Cow::Borrowed(data), self);
+        }
+        let mut swapped = data.to_vec();
+        for pair in swapped.chunks_exact_mut(2) {
+            pair.swap(0, 1);
+        }
+        let layout = NativeLayout {
+            big_endian: false,
+            ..self
+        };
+        (std::borrow::Cow::Owned(swapped), layout)
+    }
 }
 
 /// Bytes the native value must hold for all frames (C4.2.4).

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# README set-up command 1: build scanseal and run it on the example CT slice.
+#
+# examples/ct-slice.dcm is synthetic (made by crates/fixtures, no real patient). The second
+# digest shows the same slice re-encoded as RLE Lossless by the fixture builder: the pixel
+# digest and every attribute commitment stay the same.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/prereqs.sh --build-only
+cargo build --release -q -p scanseal -p scanseal-fixtures --examples --bins
+
+echo "== scanseal digest examples/ct-slice.dcm"
+target/release/scanseal digest examples/ct-slice.dcm
+
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+target/release/examples/write_fixture 512 512 3 rle "$tmp/ct-rle.dcm"
+target/release/examples/write_fixture 512 512 3 explicit "$tmp/ct-explicit.dcm"
+echo
+echo "== the same 3-slice series as Explicit VR Little Endian and as RLE Lossless"
+target/release/scanseal digest --json --salt-seed 000102030405060708090a0b0c0d0e0f \
+    "$tmp/ct-explicit.dcm" "$tmp/ct-rle.dcm" |
+    python3 -c 'import json, sys
+rows = [json.loads(line) for line in sys.stdin]
+for r in rows:
+    print(r["transfer_syntax"].ljust(24), "pixel digest", r["pixel_digest"])
+same = len({r["pixel_digest"] for r in rows}) == 1 and len({json.dumps([a["commitment"] for a in r["attributes"]]) for r in rows}) == 1
+print("same pixel digest and attribute commitments:", same)
+sys.exit(0 if same else 1)'

@@ -19,6 +19,9 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "prerequisites"
 bash scripts/prereqs.sh
 
+step "spec vectors: independent Python reference (spec/reference/canon_v1.py)"
+python3 spec/reference/canon_v1.py check spec/vectors/canon/
+
 step "hermetic tier: cargo test --workspace"
 cargo test --workspace
 

@@ -61,9 +61,6 @@ pub(crate) fn assign_fragments(
             }
             ranges.push(first..end);
         }
-        if ranges.first().map(|r| r.start) != Some(0) {
-            return Err(fail("fragments before the first frame".into()));
-        }
         Ok(ranges)
     };
     if let Some(offsets) = extended_offsets {

@@ -89,15 +89,8 @@ pub fn digest_native(
     data: &[u8],
     tile_size: u32,
 ) -> Result<CanonicalPixels, CanonError> {
-    descriptor.validate()?;
     check_tile_size(tile_size)?;
-    let required = native_required_len(descriptor)?;
-    if (data.len() as u64) < required {
-        return Err(CanonError::PixelDataTooShort {
-            required,
-            actual: data.len() as u64,
-        });
-    }
+    check_native(descriptor, data)?;
     let (data, layout) = layout.unswap_words(data, descriptor);
     let mut canonical = Vec::new();
     let mut frames = Vec::with_capacity(descriptor.number_of_frames as usize);
@@ -125,14 +118,7 @@ pub fn native_canonical_frames(
     layout: NativeLayout,
     data: &[u8],
 ) -> Result<Vec<Vec<u8>>, CanonError> {
-    descriptor.validate()?;
-    let required = native_required_len(descriptor)?;
-    if (data.len() as u64) < required {
-        return Err(CanonError::PixelDataTooShort {
-            required,
-            actual: data.len() as u64,
-        });
-    }
+    check_native(descriptor, data)?;
     let (data, layout) = layout.unswap_words(data, descriptor);
     (0..descriptor.number_of_frames)
         .map(|frame| {
@@ -141,6 +127,19 @@ pub fn native_canonical_frames(
             Ok(out)
         })
         .collect()
+}
+
+/// C4.1.1 and the length rule of C4.2.4.
+fn check_native(descriptor: &PixelDescriptor, data: &[u8]) -> Result<(), CanonError> {
+    descriptor.validate()?;
+    let required = native_required_len(descriptor)?;
+    if (data.len() as u64) < required {
+        return Err(CanonError::PixelDataTooShort {
+            required,
+            actual: data.len() as u64,
+        });
+    }
+    Ok(())
 }
 
 fn check_tile_size(tile_size: u32) -> Result<(), CanonError> {

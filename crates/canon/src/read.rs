@@ -224,11 +224,16 @@ impl<R: Read> Read for SourceReader<R> {
         }
         let n = self.inner.read(buf)?;
         self.consumed.set(self.consumed.get() + n as u64);
+        // Keep only the last 16 bytes: enough for one element header, and a pixel data read of
+        // hundreds of megabytes must not be copied.
+        const KEEP: usize = 16;
         let recent = &mut state.recent;
-        recent.extend_from_slice(&buf[..n]);
-        if recent.len() > 64 {
-            recent.drain(..recent.len() - 16);
+        let tail = &buf[n.saturating_sub(KEEP)..n];
+        if recent.len() + tail.len() > KEEP {
+            let drop = (recent.len() + tail.len() - KEEP).min(recent.len());
+            recent.drain(..drop);
         }
+        recent.extend_from_slice(tail);
         Ok(n)
     }
 }
@@ -618,5 +623,44 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
             ..
         }] if !items.is_empty() => Some(items.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: the header window once kept a copy of every read, doubling peak memory on a
+    /// large pixel data value.
+    #[test]
+    fn header_window_does_not_copy_large_reads() {
+        let data = vec![7u8; 1 << 20];
+        let state = Rc::new(RefCell::new(SourceState::default()));
+        let mut source = SourceReader {
+            inner: data.as_slice(),
+            consumed: Rc::new(Cell::new(0)),
+            state: Rc::clone(&state),
+        };
+        let mut buf = vec![0u8; data.len()];
+        source.read_exact(&mut buf).unwrap();
+        assert!(state.borrow().recent.len() <= 16);
+        assert_eq!(source.consumed.get(), data.len() as u64);
+        // Small reads still assemble a whole header.
+        let header = [
+            0x53u8, 0x44, 0x0C, 0x10, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ];
+        let mut source = SourceReader {
+            inner: &header[..],
+            consumed: Rc::new(Cell::new(0)),
+            state: Rc::new(RefCell::new(SourceState::default())),
+        };
+        let mut one = [0u8; 4];
+        for _ in 0..3 {
+            source.read_exact(&mut one).unwrap();
+        }
+        assert!(source
+            .state
+            .borrow()
+            .just_read_undefined_un(Tag(0x4453, 0x100C)));
     }
 }

@@ -372,21 +372,7 @@ fn file_vectors() {
                 v["sibling_of"] = format!("file-{name}-explicit-le").into();
                 v["relation"] = "same".into();
             }
-            let canonical = crate::canonicalize(
-                &crate::DicomInstance::from_bytes(&fixture_bytes(&v)).unwrap(),
-                &crate::CanonOptions::new().tile_size(16),
-            )
-            .unwrap();
-            let pixels = canonical.pixels.unwrap();
-            v["want_pixel_digest"] = pixels.digest.to_hex().into();
-            v["want_frame_digests"] = pixels
-                .frames
-                .iter()
-                .map(|f| f.digest.to_hex())
-                .collect::<Vec<_>>()
-                .into();
-            let path = vector_dir().join(format!("file-{name}-{encoding}.json"));
-            std::fs::write(path, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
+            write_file_vector(&format!("file-{name}-{encoding}"), v);
         }
         let mut flipped = recipe.clone();
         flipped["kind"] = "file".into();
@@ -400,22 +386,27 @@ fn file_vectors() {
             "fixture {name}, lowest bit of frame 0 sample (5, 7, 0) flipped, RLE: different pixel digest and first frame digest"
         )
         .into();
-        let canonical = crate::canonicalize(
-            &crate::DicomInstance::from_bytes(&fixture_bytes(&flipped)).unwrap(),
-            &crate::CanonOptions::new().tile_size(16),
-        )
-        .unwrap();
-        let pixels = canonical.pixels.unwrap();
-        flipped["want_pixel_digest"] = pixels.digest.to_hex().into();
-        flipped["want_frame_digests"] = pixels
-            .frames
-            .iter()
-            .map(|f| f.digest.to_hex())
-            .collect::<Vec<_>>()
-            .into();
-        let path = vector_dir().join(format!("file-{name}-flipped-bit.json"));
-        std::fs::write(path, serde_json::to_string_pretty(&flipped).unwrap() + "\n").unwrap();
+        write_file_vector(&format!("file-{name}-flipped-bit"), flipped);
     }
+}
+
+/// Fills a `file` vector's expectations from the current implementation and writes it.
+fn write_file_vector(stem: &str, mut v: Json) {
+    let canonical = crate::canonicalize(
+        &crate::DicomInstance::from_bytes(&fixture_bytes(&v)).unwrap(),
+        &crate::CanonOptions::new().tile_size(u32_of(&v, "tile_size")),
+    )
+    .unwrap();
+    let pixels = canonical.pixels.unwrap();
+    v["want_pixel_digest"] = pixels.digest.to_hex().into();
+    v["want_frame_digests"] = pixels
+        .frames
+        .iter()
+        .map(|f| f.digest.to_hex())
+        .collect::<Vec<_>>()
+        .into();
+    let path = vector_dir().join(format!("{stem}.json"));
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap() + "\n").unwrap();
 }
 
 /// Siblings marked `same` must carry the same expected digests as their base, and

@@ -93,7 +93,9 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     fi
     export DEBIAN_FRONTEND=noninteractive
     "${SUDO[@]}" apt-get update -q
-    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${apt_missing[@]}"
+    # No debconf question may stall an unattended CI machine.
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends "${apt_missing[@]}"
 else
     log "system packages: all present"
 fi

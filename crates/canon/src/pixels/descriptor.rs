@@ -2,9 +2,12 @@
 
 use dicom_core::Tag;
 
+use crate::charset::latin1;
 use crate::digest::{put_bytes, put_u32};
 use crate::read::{DataSet, Value};
 use crate::CanonError;
+
+const PHOTOMETRIC_INTERPRETATION: Tag = Tag(0x0028, 0x0004);
 
 /// How samples are stored (spec C4.1.1, `sample_format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,14 +223,11 @@ impl PixelDescriptor {
         let rows = required(Tag(0x0028, 0x0010), "Rows")?;
         let columns = required(Tag(0x0028, 0x0011), "Columns")?;
         let samples_per_pixel = required(Tag(0x0028, 0x0002), "SamplesPerPixel")?;
-        let photometric_tag = Tag(0x0028, 0x0004);
-        let mut photometric_interpretation = read_text(dataset, photometric_tag)
-            .ok_or(CanonError::MissingPixelAttribute {
-                tag: photometric_tag,
+        let mut photometric_interpretation =
+            stored_photometric(dataset).ok_or(CanonError::MissingPixelAttribute {
+                tag: PHOTOMETRIC_INTERPRETATION,
                 keyword: "PhotometricInterpretation",
-            })?
-            .trim_end_matches([' ', '\0'])
-            .to_string();
+            })?;
         if decoded_from_encapsulated
             && (photometric_interpretation == "YBR_RCT" || photometric_interpretation == "YBR_ICT")
         {
@@ -283,8 +283,8 @@ impl PixelDescriptor {
     }
 }
 
-/// Reads a single US value from the raw octets.
-fn read_us(
+/// Reads a single US value from the raw octets (`None` when absent or empty).
+pub(super) fn read_us(
     dataset: &DataSet,
     tag: Tag,
     keyword: &'static str,
@@ -318,7 +318,13 @@ fn read_us(
 /// The octets of a text attribute as ISO-8859-1 text (pixel-module text is plain ASCII).
 fn read_text(dataset: &DataSet, tag: Tag) -> Option<String> {
     match &dataset.get(tag)?.value {
-        Value::Primitive(octets) => Some(octets.iter().map(|&b| char::from(b)).collect()),
+        Value::Primitive(octets) => Some(latin1(octets)),
         _ => None,
     }
+}
+
+/// Photometric Interpretation as written in the file, trailing padding removed.
+pub(super) fn stored_photometric(dataset: &DataSet) -> Option<String> {
+    read_text(dataset, PHOTOMETRIC_INTERPRETATION)
+        .map(|text| text.trim_end_matches([' ', '\0']).to_string())
 }

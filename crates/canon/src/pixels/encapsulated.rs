@@ -12,9 +12,12 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use sha2::{Digest as _, Sha256};
 
 use super::descriptor::PixelDescriptor;
+use super::rle::decode_rle_frame;
 use crate::digest::ENCODED_FRAME_PREFIX;
 use crate::read::{error_chain, Encapsulated};
 use crate::{CanonError, Digest};
+
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 
 /// Assigns fragments to frames by the first rule of C4.4.1 that applies. `extended_offsets`
 /// is the Extended Offset Table, when present.
@@ -160,6 +163,11 @@ pub(crate) fn decode_frame(
         transfer_syntax: transfer_syntax.to_string(),
         reason,
     };
+    if transfer_syntax == RLE_LOSSLESS {
+        // Our own Annex G decoder: the registry's refuses samples wider than 16 bits.
+        decode_rle_frame(frame, &fragments.concat(), descriptor, out)?;
+        return check_decoded_size(frame, descriptor, out);
+    }
     let ts = TransferSyntaxRegistry
         .get(transfer_syntax)
         .ok_or_else(|| decode_error("unknown transfer syntax".into()))?;
@@ -183,6 +191,15 @@ pub(crate) fn decode_frame(
         Ok(Err(error)) => return Err(decode_error(error_chain(&error))),
         Err(_) => return Err(decode_error("the decoder panicked".into())),
     }
+    check_decoded_size(frame, descriptor, out)
+}
+
+/// C4.2.5: a decoded frame has exactly the descriptor's size.
+fn check_decoded_size(
+    frame: u32,
+    descriptor: &PixelDescriptor,
+    out: &[u8],
+) -> Result<(), CanonError> {
     let expected = descriptor.canonical_frame_len()? as u64;
     if out.len() as u64 != expected {
         return Err(CanonError::DecodedFrameSize {

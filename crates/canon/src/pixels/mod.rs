@@ -164,8 +164,6 @@ fn decoded_frame_digest(
     }
 }
 
-const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
-
 const PIXEL_TAGS: [(Tag, SampleFormat); 3] = [
     (Tag(0x7FE0, 0x0010), SampleFormat::Integer),
     (Tag(0x7FE0, 0x0008), SampleFormat::Float32),
@@ -212,7 +210,7 @@ pub(crate) fn canonical_pixels(
         }
         (Value::Encapsulated(pixels), PixelEncoding::Lossless) => {
             let descriptor = PixelDescriptor::from_dataset(dataset, sample_format, false, true)?;
-            let photometric_as_stored = stored_photometric(dataset);
+            let photometric_as_stored = descriptor::stored_photometric(dataset).unwrap_or_default();
             let extended = extended_offset_table(dataset)?;
             let ranges = encapsulated::assign_fragments(
                 pixels,
@@ -223,19 +221,14 @@ pub(crate) fn canonical_pixels(
             let mut frames = Vec::with_capacity(ranges.len());
             for (frame, range) in ranges.into_iter().enumerate() {
                 let frame = frame as u32;
-                let fragments = &pixels.fragments[range];
-                if transfer_syntax == RLE_LOSSLESS {
-                    rle::decode_rle_frame(frame, &fragments.concat(), &descriptor, &mut canonical)?;
-                } else {
-                    encapsulated::decode_frame(
-                        transfer_syntax,
-                        &descriptor,
-                        &photometric_as_stored,
-                        frame,
-                        fragments,
-                        &mut canonical,
-                    )?;
-                }
+                encapsulated::decode_frame(
+                    transfer_syntax,
+                    &descriptor,
+                    &photometric_as_stored,
+                    frame,
+                    &pixels.fragments[range],
+                    &mut canonical,
+                )?;
                 mask_samples(&mut canonical, &descriptor);
                 frames.push(decoded_frame_digest(
                     frame,
@@ -293,44 +286,14 @@ pub(crate) fn canonical_pixels(
 
 fn read_planar(dataset: &DataSet, big_endian: bool) -> Result<bool, CanonError> {
     let tag = Tag(0x0028, 0x0006);
-    let Some(element) = dataset.get(tag) else {
-        return Ok(false);
-    };
-    match &element.value {
-        Value::Primitive(octets) if octets.is_empty() => Ok(false),
-        Value::Primitive(octets) if octets.len() == 2 => {
-            let value = if big_endian {
-                u16::from_be_bytes([octets[0], octets[1]])
-            } else {
-                u16::from_le_bytes([octets[0], octets[1]])
-            };
-            match value {
-                0 => Ok(false),
-                1 => Ok(true),
-                other => Err(CanonError::BadPixelAttribute {
-                    tag,
-                    keyword: "PlanarConfiguration",
-                    reason: format!("{other} is not 0 or 1"),
-                }),
-            }
-        }
-        _ => Err(CanonError::BadPixelAttribute {
+    match descriptor::read_us(dataset, tag, "PlanarConfiguration", big_endian)? {
+        None | Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        Some(other) => Err(CanonError::BadPixelAttribute {
             tag,
             keyword: "PlanarConfiguration",
-            reason: "is not one US value".into(),
+            reason: format!("{other} is not 0 or 1"),
         }),
-    }
-}
-
-fn stored_photometric(dataset: &DataSet) -> String {
-    match dataset.get(Tag(0x0028, 0x0004)).map(|e| &e.value) {
-        Some(Value::Primitive(octets)) => octets
-            .iter()
-            .map(|&b| char::from(b))
-            .collect::<String>()
-            .trim_end_matches([' ', '\0'])
-            .to_string(),
-        _ => String::new(),
     }
 }
 

@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod digest;
+mod keygen_cmd;
+mod trust_cmd;
 
 /// Prove a medical image is the one the scanner produced.
 #[derive(Parser)]
@@ -23,6 +25,10 @@ enum Command {
     /// Print the canonical form (canon-v1) of DICOM files: pixel digest, mode, descriptor,
     /// frames and tiles, and the canonicalized attribute list.
     Digest(DigestArgs),
+    /// Generate an Ed25519 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub.
+    Keygen(keygen_cmd::KeygenArgs),
+    /// Manage a trust store: the public keys a verifier accepts, with roles and validity.
+    Trust(trust_cmd::TrustArgs),
 }
 
 #[derive(clap::Args)]
@@ -50,6 +56,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Digest(args) => run_digest(&args),
+        Command::Keygen(args) => keygen_cmd::run(&args),
+        Command::Trust(args) => trust_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -9,8 +9,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod digest;
+mod inspect_cmd;
 mod keygen_cmd;
+mod sign_cmd;
 mod trust_cmd;
+mod verify_cmd;
+mod walk;
 
 /// Prove a medical image is the one the scanner produced.
 #[derive(Parser)]
@@ -29,6 +33,14 @@ enum Command {
     Keygen(keygen_cmd::KeygenArgs),
     /// Manage a trust store: the public keys a verifier accepts, with roles and validity.
     Trust(trust_cmd::TrustArgs),
+    /// Seal DICOM files: embed a signed seal (--out DIR or --in-place) or write FILE.seal
+    /// sidecars (--sidecar).
+    Sign(sign_cmd::SignArgs),
+    /// Verify sealed files against a trust store: INTACT, MODIFIED, ALTERED, UNSIGNED,
+    /// UNTRUSTED, INVALID or ERROR per file. Exit 0 when all are INTACT or MODIFIED.
+    Verify(verify_cmd::VerifyArgs),
+    /// Show a file's seal chain in human form.
+    Inspect(inspect_cmd::InspectArgs),
 }
 
 #[derive(clap::Args)]
@@ -58,6 +70,9 @@ fn main() -> ExitCode {
         Command::Digest(args) => run_digest(&args),
         Command::Keygen(args) => keygen_cmd::run(&args),
         Command::Trust(args) => trust_cmd::run(&args),
+        Command::Sign(args) => sign_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run(&args),
+        Command::Inspect(args) => inspect_cmd::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -65,6 +65,52 @@ impl AttributeId {
         Ok(out)
     }
 
+    /// Parses `ID` bytes (the inverse of [`AttributeId::encode`]); `None` unless `bytes` is
+    /// exactly one well-formed `ID`.
+    pub fn decode(bytes: &[u8]) -> Option<AttributeId> {
+        let u16_at = |at: usize| -> Option<u16> {
+            Some(u16::from_le_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]))
+        };
+        match bytes.first()? {
+            1 | 3 if bytes.len() == 5 => {
+                let tag = Tag(u16_at(1)?, u16_at(3)?);
+                Some(if bytes[0] == 1 {
+                    AttributeId::Standard(tag)
+                } else {
+                    AttributeId::Orphan(tag)
+                })
+            }
+            2 => {
+                let group = u16_at(1)?;
+                let length = u32::from_le_bytes(bytes.get(3..7)?.try_into().ok()?);
+                let end = 7usize.checked_add(usize::try_from(length).ok()?)?;
+                let creator = std::str::from_utf8(bytes.get(7..end)?).ok()?.to_string();
+                if bytes.len() != end + 1 {
+                    return None;
+                }
+                Some(AttributeId::Private {
+                    group,
+                    creator,
+                    offset: bytes[end],
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The standard keyword (e.g. `PatientName`) of a standard attribute.
+    pub fn keyword(&self) -> Option<&'static str> {
+        match self {
+            AttributeId::Standard(tag) => StandardDataDictionary.by_tag(*tag).map(|e| e.alias()),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a `key-attributes-v1` attribute.
+    pub fn is_key(&self) -> bool {
+        matches!(self, AttributeId::Standard(tag) if crate::is_key_attribute(*tag))
+    }
+
     /// The group number.
     pub fn group(&self) -> u16 {
         match self {
@@ -182,10 +228,7 @@ impl CanonicalAttribute {
 
     /// The standard keyword (e.g. `PatientName`), or `None` for private and unknown elements.
     pub fn keyword(&self) -> Option<&'static str> {
-        match self.id {
-            AttributeId::Standard(tag) => StandardDataDictionary.by_tag(tag).map(|e| e.alias()),
-            _ => None,
-        }
+        self.id.keyword()
     }
 
     /// `COMMITMENT` of C6.2 under `salt`.
@@ -536,4 +579,33 @@ fn octets_value(class: ValueClass, octets: &[u8]) -> Result<Vec<u8>, CanonError>
     out.push(class.code());
     put_bytes(&mut out, octets, "attribute value")?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn attribute_ids_decode_what_they_encode() {
+        for id in [
+            AttributeId::Standard(Tag(0x0010, 0x0010)),
+            AttributeId::Orphan(Tag(0x0009, 0x1001)),
+            AttributeId::Private {
+                group: 0x0029,
+                creator: "SIEMENS CSA HEADER".into(),
+                offset: 0x10,
+            },
+        ] {
+            let bytes = id.encode().unwrap();
+            assert_eq!(AttributeId::decode(&bytes), Some(id));
+            assert_eq!(AttributeId::decode(&bytes[..bytes.len() - 1]), None);
+            assert_eq!(
+                AttributeId::decode(&[bytes.clone(), vec![0]].concat()),
+                None
+            );
+        }
+        assert_eq!(AttributeId::decode(&[]), None);
+        assert_eq!(AttributeId::decode(&[2, 0, 0, 255, 255, 255, 255]), None);
+    }
 }

@@ -49,7 +49,7 @@ pub use digest::{
 pub use error::CanonError;
 pub use key_attributes::{is_key_attribute, KEY_ATTRIBUTES_V1, KEY_ATTRIBUTES_VERSION};
 pub use merkle::{merkle_root, merkle_tree_hash};
-pub use pixels::{CanonicalPixels, FrameDigest, PixelDescriptor, SampleFormat};
+pub use pixels::{pixel_digest, CanonicalPixels, FrameDigest, PixelDescriptor, SampleFormat};
 pub use read::{DicomInstance, MAX_NESTING};
 pub use transfer::PixelMode;
 

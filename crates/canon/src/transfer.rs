@@ -23,6 +23,17 @@ impl PixelMode {
     }
 
     /// The mode byte `M` of C4.6.1.
+    /// The mode named `name` (the inverse of [`PixelMode::name`]).
+    pub fn from_name(name: &str) -> Option<PixelMode> {
+        [
+            PixelMode::DecodedSamples,
+            PixelMode::EncodedFrames,
+            PixelMode::None,
+        ]
+        .into_iter()
+        .find(|mode| mode.name() == name)
+    }
+
     pub(crate) fn code(self) -> u8 {
         match self {
             PixelMode::DecodedSamples => 1,

@@ -366,7 +366,7 @@ pub struct KeyPairFiles {
     pub key_id: KeyId,
 }
 
-/// Generates a key and writes `DIR/NAME.key` (PKCS#8 PEM, created new with mode 0600) and
+/// Generates a key and writes (creating `DIR` if needed) `DIR/NAME.key` (PKCS#8 PEM, created new with mode 0600) and
 /// `DIR/NAME.pub` (SubjectPublicKeyInfo PEM). Refuses if either file exists; on failure
 /// removes what it created.
 ///
@@ -381,9 +381,17 @@ pub fn write_key_pair(dir: &Path, name: &str) -> Result<KeyPairFiles, KeyError> 
             return Err(KeyError::Exists { path: path.clone() });
         }
     }
+    std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let key = SigningKey::generate();
     write_new(&private_key_path, key.to_pem().as_bytes(), 0o600)?;
-    if let Err(e) = write_new(&public_key_path, key.public_key().to_pem().as_bytes(), 0o644) {
+    if let Err(e) = write_new(
+        &public_key_path,
+        key.public_key().to_pem().as_bytes(),
+        0o644,
+    ) {
         // Do not leave a private key whose public half was never written.
         let _ = std::fs::remove_file(&private_key_path);
         return Err(e);
@@ -609,7 +617,10 @@ mod tests {
             )
             .unwrap();
             let err = SigningKey::load(&pair.private_key_path).unwrap_err();
-            assert!(matches!(err, KeyError::InsecurePermissions { mode: 0o640, .. }));
+            assert!(matches!(
+                err,
+                KeyError::InsecurePermissions { mode: 0o640, .. }
+            ));
             assert!(err.to_string().contains("chmod 600"));
         }
     }
@@ -622,6 +633,9 @@ mod tests {
         let err = PublicKey::from_pem(&key.to_pem()).unwrap_err();
         assert!(err.to_string().contains("private key"));
         assert!(PublicKey::from_pem("garbage").is_err());
-        assert!(SigningKey::from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
+        assert!(SigningKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        )
+        .is_err());
     }
 }

@@ -30,6 +30,17 @@ impl SampleFormat {
         }
     }
 
+    /// The format named `name` (the inverse of [`SampleFormat::name`]).
+    pub fn from_name(name: &str) -> Option<SampleFormat> {
+        [
+            SampleFormat::Integer,
+            SampleFormat::Float32,
+            SampleFormat::Float64,
+        ]
+        .into_iter()
+        .find(|format| format.name() == name)
+    }
+
     fn code(self) -> u8 {
         match self {
             SampleFormat::Integer => 0,

@@ -57,24 +57,39 @@ impl CanonicalPixels {
         frames: Vec<FrameDigest>,
     ) -> Result<CanonicalPixels, CanonError> {
         let frame_digests: Vec<Digest> = frames.iter().map(|f| f.digest).collect();
-        let count = u32::try_from(frames.len()).map_err(|_| CanonError::TooLarge {
-            what: "frame count",
-        })?;
-        let mut hasher = Sha256::new();
-        hasher.update(PIXEL_PREFIX);
-        hasher.update(descriptor.encode()?);
-        hasher.update([mode.code()]);
-        hasher.update(tile_size.to_le_bytes());
-        hasher.update(count.to_le_bytes());
-        hasher.update(merkle_root(&frame_digests).0);
+        let digest = pixel_digest(&descriptor, mode, tile_size, &frame_digests)?;
         Ok(CanonicalPixels {
             descriptor,
             mode,
             tile_size,
             frames,
-            digest: Digest(hasher.finalize().into()),
+            digest,
         })
     }
+}
+
+/// `PIXEL_DIGEST` (C4.6.1) from its parts: what a verifier recomputes from a seal's manifest
+/// to check that the signed digest and the signed frame digests agree.
+///
+/// # Errors
+/// `TooLarge` for more than 2^32 - 1 frames or an absurd photometric interpretation.
+pub fn pixel_digest(
+    descriptor: &PixelDescriptor,
+    mode: PixelMode,
+    tile_size: u32,
+    frame_digests: &[Digest],
+) -> Result<Digest, CanonError> {
+    let count = u32::try_from(frame_digests.len()).map_err(|_| CanonError::TooLarge {
+        what: "frame count",
+    })?;
+    let mut hasher = Sha256::new();
+    hasher.update(PIXEL_PREFIX);
+    hasher.update(descriptor.encode()?);
+    hasher.update([mode.code()]);
+    hasher.update(tile_size.to_le_bytes());
+    hasher.update(count.to_le_bytes());
+    hasher.update(merkle_root(frame_digests).0);
+    Ok(Digest(hasher.finalize().into()))
 }
 
 /// Digests native pixel data given directly (the `pixels` vectors of spec §9 use this; files

@@ -1,0 +1,287 @@
+//! Sealing files and finding their seals: the embedded block or the sidecar, written
+//! atomically (temporary file in the destination directory, fsync, rename, fsync directory).
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use scanseal_canon::{canonicalize, CanonOptions, DicomInstance};
+use scanseal_keys::SigningKey;
+
+use crate::chain::{SealChain, SealRecord};
+use crate::embed;
+use crate::sealer::{seal_canonical, SealOptions};
+use crate::SealError;
+
+/// Where [`seal_file`] puts the seal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Write the sealed DICOM file to `output` (which may be the input itself, to seal in
+    /// place). A different output must not exist yet.
+    Embedded {
+        /// The sealed file to write.
+        output: PathBuf,
+    },
+    /// Leave the DICOM file untouched and write the chain to `path` (conventionally
+    /// `FILE.seal`, see [`sidecar_path`]).
+    Sidecar {
+        /// The sidecar file to write.
+        path: PathBuf,
+    },
+}
+
+/// Where a chain was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealSource {
+    /// In the file's seal block.
+    Embedded,
+    /// In a sidecar file.
+    Sidecar(PathBuf),
+}
+
+impl SealSource {
+    /// `embedded` or `sidecar`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SealSource::Embedded => "embedded",
+            SealSource::Sidecar(_) => "sidecar",
+        }
+    }
+}
+
+/// What [`seal_file`] did.
+#[derive(Debug, Clone)]
+pub struct SealOutcome {
+    /// The new seal.
+    pub record: SealRecord,
+    /// How many seals the chain now holds.
+    pub chain_length: usize,
+    /// The file written (sealed DICOM file or sidecar).
+    pub written: PathBuf,
+}
+
+/// A chain found by [`read_chain`], still unparsed so that a malformed seal can be reported
+/// as such rather than as an unreadable file.
+#[derive(Debug, Clone)]
+pub struct FoundChain {
+    /// Where it was found.
+    pub source: SealSource,
+    /// The parsed chain, or why it does not parse.
+    pub chain: Result<SealChain, String>,
+}
+
+/// The conventional sidecar of `path`: `path` with `.seal` appended, in `dir` when given.
+pub fn sidecar_path(path: &Path, dir: Option<&Path>) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".seal");
+    match dir {
+        Some(dir) => dir.join(name),
+        None => path.with_file_name(name),
+    }
+}
+
+/// Finds the seal chain of the file open as `file`: its embedded block, or else the sidecar
+/// at `sidecar` if that exists. `Ok(None)` when there is neither.
+///
+/// # Errors
+/// `SeveralBlocks` when the file has more than one seal block; `Embed` when its data set
+/// cannot be walked; `Io` when an existing sidecar cannot be read.
+pub fn read_chain(
+    file: &mut File,
+    sidecar: Option<&Path>,
+) -> Result<Option<FoundChain>, SealError> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| SealError::Io {
+            path: PathBuf::from("<input>"),
+            source,
+        })?;
+    let blocks = embed::find_seal_blocks(file)?;
+    match blocks.len() {
+        0 => {}
+        1 => {
+            return Ok(Some(FoundChain {
+                source: SealSource::Embedded,
+                chain: SealChain::from_cbor(&blocks[0].chain).map_err(|e| e.to_string()),
+            }))
+        }
+        count => return Err(SealError::SeveralBlocks { count }),
+    }
+    let Some(sidecar) = sidecar else {
+        return Ok(None);
+    };
+    match std::fs::read(sidecar) {
+        Ok(bytes) => Ok(Some(FoundChain {
+            source: SealSource::Sidecar(sidecar.to_path_buf()),
+            chain: SealChain::from_cbor(&bytes).map_err(|e| e.to_string()),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SealError::Io {
+            path: sidecar.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Seals the DICOM file at `input` with `key` and writes the result as `placement` says.
+///
+/// The file is read once through one handle: canonicalized, then (embedded) copied with the
+/// seal block spliced in. A file that already has a seal where this one would go is refused
+/// unless `options.append`, which adds a `countersigned` seal to its chain. Every write is
+/// atomic: an interrupted run leaves either the old state or the complete new one.
+///
+/// # Errors
+/// `AlreadySealed`, `NotSealed`, `OutputExists`, `Canon` (not a readable DICOM instance),
+/// `Embed`, `Io`, or a malformed existing chain when appending.
+pub fn seal_file(
+    input: &Path,
+    placement: &Placement,
+    key: &SigningKey,
+    options: &SealOptions,
+) -> Result<SealOutcome, SealError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SealError::Io { path, source }
+    };
+    let mut file = File::open(input).map_err(io(input))?;
+    let length = file.metadata().map_err(io(input))?.len();
+    let instance = DicomInstance::from_reader(&mut file, Some(length))?;
+    let mut canon_options = CanonOptions::new();
+    if let Some(tile_size) = options.tile_size {
+        canon_options = canon_options.tile_size(tile_size);
+    }
+    let canonical = canonicalize(&instance, &canon_options)?;
+    drop(instance);
+
+    let existing = match placement {
+        Placement::Embedded { .. } => {
+            file.seek(SeekFrom::Start(0)).map_err(io(input))?;
+            let blocks = embed::find_seal_blocks(&mut file)?;
+            if blocks.len() > 1 {
+                return Err(SealError::SeveralBlocks {
+                    count: blocks.len(),
+                });
+            }
+            blocks
+                .into_iter()
+                .next()
+                .map(|block| (block.chain, "embedded"))
+        }
+        Placement::Sidecar { path } => match std::fs::read(path) {
+            Ok(bytes) => Some((bytes, "sidecar")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(SealError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            }
+        },
+    };
+    let mut chain = match (existing, options.append) {
+        (Some((_, source_kind)), false) => {
+            return Err(SealError::AlreadySealed {
+                path: input.to_path_buf(),
+                source_kind,
+            })
+        }
+        (Some((bytes, _)), true) => SealChain::from_cbor(&bytes)?,
+        (None, true) => {
+            return Err(SealError::NotSealed {
+                path: input.to_path_buf(),
+            })
+        }
+        (None, false) => SealChain { seals: Vec::new() },
+    };
+    let record = seal_canonical(&canonical, key, options, chain.latest())?;
+    chain.seals.push(record.clone());
+    let encoded = chain.to_cbor()?;
+
+    let written = match placement {
+        Placement::Embedded { output } => {
+            let replace = same_file(input, output);
+            file.seek(SeekFrom::Start(0)).map_err(io(input))?;
+            let permissions = file.metadata().map_err(io(input))?.permissions();
+            atomic_write(output, replace, Some(permissions), |sink| {
+                embed::write_with_chain(&mut file, sink, &encoded)?;
+                Ok(())
+            })?;
+            output.clone()
+        }
+        Placement::Sidecar { path } => {
+            atomic_write(path, options.append, None, |sink| {
+                sink.write_all(&encoded).map_err(io(path))
+            })?;
+            path.clone()
+        }
+    };
+    Ok(SealOutcome {
+        record,
+        chain_length: chain.seals.len(),
+        written,
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Writes `target` through a temporary file in its directory: `fill`, fsync, then rename
+/// over `target` (`replace`) or link it into place only if `target` does not exist.
+fn atomic_write(
+    target: &Path,
+    replace: bool,
+    permissions: Option<std::fs::Permissions>,
+    fill: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), SealError>,
+) -> Result<(), SealError> {
+    let io = |source| SealError::Io {
+        path: target.to_path_buf(),
+        source,
+    };
+    let dir = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !replace && target.symlink_metadata().is_ok() {
+        return Err(SealError::OutputExists {
+            path: target.to_path_buf(),
+        });
+    }
+    let temp = tempfile::Builder::new()
+        .prefix(".scanseal-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    {
+        let mut sink = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+        fill(&mut sink)?;
+        sink.flush().map_err(io)?;
+    }
+    if let Some(permissions) = permissions {
+        temp.as_file().set_permissions(permissions).map_err(io)?;
+    }
+    temp.as_file().sync_all().map_err(io)?;
+    if replace {
+        temp.persist(target).map_err(|e| io(e.error))?;
+    } else {
+        temp.persist_noclobber(target).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                SealError::OutputExists {
+                    path: target.to_path_buf(),
+                }
+            } else {
+                io(e.error)
+            }
+        })?;
+    }
+    if let Ok(dir) = File::open(&dir) {
+        // Make the rename durable.
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! Verifying sealed DICOM files (verdicts and findings: `spec/seal-format.md` §7).
+//!
+//! [`verify_file`] reads a file, finds its seal chain (embedded block or sidecar), checks every
+//! envelope against a [`TrustStore`], recomputes the canonical form and compares it with the
+//! newest seal's manifest. The outcome is a [`Report`] — a verdict with its reason and the
+//! findings behind it. A verdict is data, never an `Err`: an unreadable file is a report with
+//! verdict [`Verdict::Error`].
+//!
+//! It does **not** sign, write files, consult a ledger or render pictures.
+//!
+//! ```no_run
+//! use scanseal_trust::TrustStore;
+//! use scanseal_verify::{verify_file, Verdict, VerifyOptions};
+//!
+//! let trust = TrustStore::load(std::path::Path::new("keys-example/trust.toml"))?;
+//! let report = verify_file(std::path::Path::new("scan.dcm"), &trust, &VerifyOptions::default());
+//! println!("{} {}", report.verdict, report.reason);
+//! assert!(matches!(report.verdict, Verdict::Intact | Verdict::Modified));
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod compare;
+mod report;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use scanseal_canon::{canonicalize, merkle_root, CanonOptions, DicomInstance, DEFAULT_TILE_SIZE};
+use scanseal_seal::{
+    format_time, read_chain, sidecar_path, Action, Envelope, Manifest, SealChain, SealError,
+    SealSource,
+};
+use scanseal_trust::{Role, TrustDecision, TrustStore};
+
+pub use report::{AttributeRef, ChainLink, Finding, FrameChange, Report, Signer, TileRef, Verdict};
+
+/// Options of [`verify_file`].
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// Look for sidecars (`FILE.seal`) in this directory instead of next to the file.
+    pub sidecar_dir: Option<PathBuf>,
+}
+
+/// Verifies the file at `path` against `trust`.
+pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions) -> Report {
+    let mut report = Report::new(path);
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) => return report.conclude(Verdict::Error, format!("cannot open: {e}")),
+    };
+    let length = file.metadata().map(|m| m.len()).ok();
+    let instance = match DicomInstance::from_reader(&mut file, length) {
+        Ok(instance) => instance,
+        Err(e) => {
+            return report.conclude(Verdict::Error, format!("not a readable DICOM file: {e}"))
+        }
+    };
+    let sidecar = sidecar_path(path, options.sidecar_dir.as_deref());
+    let found = match read_chain(&mut file, Some(&sidecar)) {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return report.conclude(
+                Verdict::Unsigned,
+                "no seal: no scanseal block in the file and no sidecar".into(),
+            )
+        }
+        Err(e @ SealError::SeveralBlocks { .. }) => {
+            return report.conclude(Verdict::Invalid, e.to_string())
+        }
+        Err(e) => return report.conclude(Verdict::Error, format!("cannot read the seal: {e}")),
+    };
+    report.seal_source = Some(found.source.kind().to_string());
+    if let SealSource::Sidecar(path) = &found.source {
+        report.sidecar = Some(path.display().to_string());
+    }
+    match found.chain {
+        Ok(chain) => verify_chain(report, &instance, &chain, trust),
+        Err(reason) => report.conclude(Verdict::Invalid, format!("malformed seal: {reason}")),
+    }
+}
+
+/// Verifies `instance` against `chain`: the part of [`verify_file`] after the chain is found.
+pub fn verify_chain(
+    mut report: Report,
+    instance: &DicomInstance,
+    chain: &SealChain,
+    trust: &TrustStore,
+) -> Report {
+    let mut untrusted: Option<String> = None;
+    let mut latest: Option<Manifest> = None;
+    for (index, record) in chain.seals.iter().enumerate() {
+        let number = index + 1;
+        let envelope = match Envelope::parse(&record.envelope) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                return report.conclude(Verdict::Invalid, format!("seal {number}: {e}"));
+            }
+        };
+        let key_id = envelope.key_id();
+        let trusted_key = trust.find(&key_id);
+        let manifest = match trusted_key {
+            Some(key) => match envelope.verify(&key.public_key) {
+                Ok(manifest) => manifest,
+                Err(e @ SealError::BadSignature { .. }) => {
+                    return report.conclude(
+                        Verdict::Invalid,
+                        format!(
+                            "seal {number}: {e} ({}): the seal is forged or damaged",
+                            key.name
+                        ),
+                    )
+                }
+                Err(e) => return report.conclude(Verdict::Invalid, format!("seal {number}: {e}")),
+            },
+            None => match envelope.unverified_manifest() {
+                Ok(manifest) => manifest,
+                Err(e) => return report.conclude(Verdict::Invalid, format!("seal {number}: {e}")),
+            },
+        };
+        let expected_predecessor = index
+            .checked_sub(1)
+            .and_then(|previous| chain.seals.get(previous))
+            .map(|previous| previous.envelope_digest());
+        if manifest.predecessor != expected_predecessor {
+            return report.conclude(
+                Verdict::Invalid,
+                format!("seal {number} does not follow the seal before it in the chain"),
+            );
+        }
+        if index == 0 && manifest.action != Action::Acquired {
+            return report.conclude(
+                Verdict::Invalid,
+                "the chain does not start with an acquisition seal".into(),
+            );
+        }
+        let role = Role::Acquisition;
+        let decision = trust.evaluate(&key_id, role, manifest.created);
+        let signer = Signer {
+            key_id: key_id.to_hex(),
+            name: decision.key().map(|k| k.name.clone()),
+            role: decision.key().map(|k| k.role.to_string()),
+        };
+        if untrusted.is_none() {
+            untrusted = match decision {
+                TrustDecision::Trusted(_) => None,
+                TrustDecision::Unknown => Some(format!(
+                    "seal {number} is signed by key {key_id}, which is not in the trust store \
+                     (signature not checkable)"
+                )),
+                other => Some(format!("seal {number} has a valid signature, but {other}")),
+            };
+        }
+        report.chain.push(ChainLink {
+            action: manifest.action.to_string(),
+            signer: signer.clone(),
+            created: format_time(manifest.created).unwrap_or_default(),
+            envelope_sha256: record.envelope_digest().to_hex(),
+            trust: decision.word().to_string(),
+            claims_device_id: manifest.claims.device_id.clone(),
+            claims_operator_id: manifest.claims.operator_id.clone(),
+        });
+        report.signer = Some(signer);
+        report.sealed_at = format_time(manifest.created).ok();
+        latest = Some(manifest);
+    }
+    let (Some(manifest), Some(record)) = (latest, chain.latest()) else {
+        return report.conclude(Verdict::Invalid, "malformed seal: no seals".into());
+    };
+
+    // The unsigned tile lists must hash to the signed frame digests before they are used.
+    if let Some(pixels) = &manifest.pixels {
+        if pixels.tile_size > 0 {
+            let consistent = record.tiles.len() == pixels.frames.len()
+                && record
+                    .tiles
+                    .iter()
+                    .zip(&pixels.frames)
+                    .all(|(tiles, frame)| !tiles.is_empty() && merkle_root(tiles) == *frame);
+            if !consistent {
+                return report.conclude(
+                    Verdict::Invalid,
+                    "the tile digests beside the seal do not match its signed frame digests".into(),
+                );
+            }
+        }
+    }
+
+    let tile_size = manifest
+        .pixels
+        .as_ref()
+        .map(|p| p.tile_size)
+        .filter(|size| *size > 0)
+        .unwrap_or(DEFAULT_TILE_SIZE);
+    let canonical = match canonicalize(instance, &CanonOptions::new().tile_size(tile_size)) {
+        Ok(canonical) => canonical,
+        Err(e) => {
+            return report.conclude(Verdict::Error, format!("cannot canonicalize the file: {e}"))
+        }
+    };
+    report.findings = compare::compare(&manifest, record, &canonical);
+    report.attributes_checked = manifest.attributes.len();
+
+    if let Some(reason) = untrusted {
+        return report.conclude(Verdict::Untrusted, reason);
+    }
+    let (verdict, reason) = compare::content_verdict(&report.findings, &report);
+    report.conclude(verdict, reason)
+}

@@ -1,0 +1,305 @@
+//! The verification report: verdict, reason, signer and findings (JSON field names are a
+//! contract: `spec/seal-format.md` §7).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The outcome of verifying one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Verdict {
+    /// The pixels and every attribute are as sealed.
+    #[serde(rename = "INTACT")]
+    Intact,
+    /// Pixels and key attributes as sealed; some other attribute changed, added or removed.
+    #[serde(rename = "MODIFIED")]
+    Modified,
+    /// The pixels or a key attribute changed, or a key attribute was added or removed.
+    #[serde(rename = "ALTERED")]
+    Altered,
+    /// No seal.
+    #[serde(rename = "UNSIGNED")]
+    Unsigned,
+    /// A well-formed seal whose signer is not trusted: unknown key, revoked, outside its
+    /// validity window or trusted for another role.
+    #[serde(rename = "UNTRUSTED")]
+    Untrusted,
+    /// A malformed or forged seal.
+    #[serde(rename = "INVALID")]
+    Invalid,
+    /// The file could not be read.
+    #[serde(rename = "ERROR")]
+    Error,
+}
+
+impl Verdict {
+    /// The verdict word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Intact => "INTACT",
+            Verdict::Modified => "MODIFIED",
+            Verdict::Altered => "ALTERED",
+            Verdict::Unsigned => "UNSIGNED",
+            Verdict::Untrusted => "UNTRUSTED",
+            Verdict::Invalid => "INVALID",
+            Verdict::Error => "ERROR",
+        }
+    }
+
+    /// Whether the verdict passes: `INTACT`, and `MODIFIED` unless `strict`.
+    pub fn passes(self, strict: bool) -> bool {
+        match self {
+            Verdict::Intact => true,
+            Verdict::Modified => !strict,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who signed a seal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signer {
+    /// The key id (32 hex digits).
+    pub key_id: String,
+    /// The key's name in the trust store, if it is there.
+    pub name: Option<String>,
+    /// Its role in the trust store, if it is there.
+    pub role: Option<String>,
+}
+
+impl fmt::Display for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "{name}"),
+            None => write!(f, "key {}", self.key_id),
+        }
+    }
+}
+
+/// One seal of the chain, as verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChainLink {
+    /// `acquired` or `countersigned`.
+    pub action: String,
+    /// The signer.
+    pub signer: Signer,
+    /// The signer-asserted creation time.
+    pub created: String,
+    /// SHA-256 of the envelope.
+    pub envelope_sha256: String,
+    /// The trust decision: `trusted`, `unknown`, `wrong-role`, `revoked`, `not-yet-valid`,
+    /// `expired`.
+    pub trust: String,
+    /// Signer claim: device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_device_id: Option<String>,
+    /// Signer claim: operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claims_operator_id: Option<String>,
+}
+
+/// An attribute named in a finding: never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttributeRef {
+    /// `(GGGG,EEEE)`, or `(GGGG,"creator",XX)` for a private attribute.
+    pub tag: String,
+    /// The standard keyword, when there is one.
+    pub keyword: Option<String>,
+    /// Whether it is in `key-attributes-v1`.
+    pub key: bool,
+}
+
+impl fmt::Display for AttributeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.keyword {
+            Some(keyword) => write!(f, "{keyword} {}", self.tag),
+            None => write!(f, "{}", self.tag),
+        }
+    }
+}
+
+/// A tile of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TileRef {
+    /// Left column.
+    pub x: u32,
+    /// Top row.
+    pub y: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// One frame whose pixels changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameChange {
+    /// Frame number, 1-based as in DICOM.
+    pub frame: u32,
+    /// The tiles whose digests differ (empty when tiles cannot be compared, e.g. in
+    /// `encoded-frames` mode: then the whole frame counts as changed).
+    pub tiles: Vec<TileRef>,
+    /// Share of the frame's area those tiles cover, 0..=1.
+    pub area_fraction: f64,
+}
+
+/// What differs between the file and its newest seal.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// Pixel samples changed in these frames.
+    PixelsChanged {
+        /// The frames.
+        frames: Vec<FrameChange>,
+    },
+    /// The pixel descriptor changed (size, frames, bit depth, photometric, ...).
+    PixelDescriptorChanged {
+        /// `field: sealed → now` per changed field.
+        changes: Vec<String>,
+    },
+    /// The pixel mode changed (e.g. a lossless file re-encoded lossily).
+    PixelModeChanged {
+        /// Mode when sealed.
+        sealed: String,
+        /// Mode now.
+        now: String,
+    },
+    /// The file has pixels; the seal has none.
+    PixelsAdded,
+    /// The seal has pixels; the file has none.
+    PixelsRemoved,
+    /// An attribute's value differs from its commitment.
+    AttributeChanged {
+        /// The attribute.
+        #[serde(flatten)]
+        attribute: AttributeRef,
+    },
+    /// An attribute is in the file but not in the seal.
+    AttributeAdded {
+        /// The attribute.
+        #[serde(flatten)]
+        attribute: AttributeRef,
+    },
+    /// An attribute is in the seal but not in the file.
+    AttributeRemoved {
+        /// The attribute.
+        #[serde(flatten)]
+        attribute: AttributeRef,
+    },
+    /// An attribute is in the file and committed to by the seal, but its salt was withheld,
+    /// so it cannot be checked.
+    AttributeUncheckable {
+        /// The attribute.
+        #[serde(flatten)]
+        attribute: AttributeRef,
+    },
+}
+
+impl Finding {
+    /// Whether this finding makes the verdict `ALTERED` (pixels, or a key attribute).
+    pub fn is_alteration(&self) -> bool {
+        match self {
+            Finding::PixelsChanged { .. }
+            | Finding::PixelDescriptorChanged { .. }
+            | Finding::PixelModeChanged { .. }
+            | Finding::PixelsAdded
+            | Finding::PixelsRemoved => true,
+            Finding::AttributeChanged { attribute }
+            | Finding::AttributeAdded { attribute }
+            | Finding::AttributeRemoved { attribute }
+            | Finding::AttributeUncheckable { attribute } => attribute.key,
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::PixelsChanged { frames } => {
+                let tiles: usize = frames.iter().map(|frame| frame.tiles.len()).sum();
+                let list: Vec<String> =
+                    frames.iter().take(5).map(|c| c.frame.to_string()).collect();
+                let more = if frames.len() > 5 { ", ..." } else { "" };
+                write!(
+                    f,
+                    "pixels changed in {} frame{} ({}{more}), {tiles} tile{}",
+                    frames.len(),
+                    if frames.len() == 1 { "" } else { "s" },
+                    list.join(", "),
+                    if tiles == 1 { "" } else { "s" }
+                )
+            }
+            Finding::PixelDescriptorChanged { changes } => {
+                write!(f, "pixel descriptor changed: {}", changes.join(", "))
+            }
+            Finding::PixelModeChanged { sealed, now } => {
+                write!(f, "pixel mode changed from {sealed} to {now}")
+            }
+            Finding::PixelsAdded => f.write_str("pixel data added"),
+            Finding::PixelsRemoved => f.write_str("pixel data removed"),
+            Finding::AttributeChanged { attribute } => write!(f, "{attribute} changed"),
+            Finding::AttributeAdded { attribute } => write!(f, "{attribute} added"),
+            Finding::AttributeRemoved { attribute } => write!(f, "{attribute} removed"),
+            Finding::AttributeUncheckable { attribute } => {
+                write!(f, "{attribute} cannot be checked (salt withheld)")
+            }
+        }
+    }
+}
+
+/// The report on one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// The file.
+    pub path: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// One line saying why.
+    pub reason: String,
+    /// The newest seal's signer.
+    pub signer: Option<Signer>,
+    /// The newest seal's creation time (signer-asserted), `YYYY-MM-DDTHH:MM:SSZ`.
+    pub sealed_at: Option<String>,
+    /// `embedded` or `sidecar`.
+    pub seal_source: Option<String>,
+    /// The sidecar's path when the seal came from one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<String>,
+    /// How many attribute commitments the newest seal holds.
+    pub attributes_checked: usize,
+    /// What differs from the newest seal.
+    pub findings: Vec<Finding>,
+    /// The seals, oldest first.
+    pub chain: Vec<ChainLink>,
+}
+
+impl Report {
+    /// An empty report on `path`, verdict `ERROR` until concluded.
+    pub fn new(path: &Path) -> Report {
+        Report {
+            path: path.display().to_string(),
+            verdict: Verdict::Error,
+            reason: String::new(),
+            signer: None,
+            sealed_at: None,
+            seal_source: None,
+            sidecar: None,
+            attributes_checked: 0,
+            findings: Vec::new(),
+            chain: Vec::new(),
+        }
+    }
+
+    pub(crate) fn conclude(mut self, verdict: Verdict, reason: String) -> Report {
+        self.verdict = verdict;
+        self.reason = reason;
+        self
+    }
+}

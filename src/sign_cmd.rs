@@ -1,0 +1,124 @@
+//! `scanseal sign`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use scanseal_keys::SigningKey;
+use scanseal_seal::{seal_file, sidecar_path, Claims, Placement, SealOptions};
+
+use crate::walk;
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// The signing key (PKCS#8 PEM, readable only by its owner).
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// Write the seal to FILE.seal (next to the file, or under --out) and leave the DICOM
+    /// file untouched.
+    #[arg(long)]
+    sidecar: bool,
+    /// Write sealed files (or sidecars) under DIR, mirroring directory arguments.
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    out: Option<PathBuf>,
+    /// Replace each file by its sealed version (atomically).
+    #[arg(long, conflicts_with = "sidecar")]
+    in_place: bool,
+    /// Add a countersignature to a file that is already sealed (refused otherwise).
+    #[arg(long)]
+    append: bool,
+    /// Tile size in pixels for locating alterations later (1..=65535).
+    #[arg(long, value_name = "N")]
+    tile_size: Option<u32>,
+    /// Signer claim: the acquiring device's identifier (no patient data).
+    #[arg(long, value_name = "ID")]
+    device_id: Option<String>,
+    /// Signer claim: the operator's identifier (no patient data).
+    #[arg(long, value_name = "ID")]
+    operator_id: Option<String>,
+    /// DICOM files or directories (recursed).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+pub fn run(args: &SignArgs) -> Result<ExitCode> {
+    if !args.sidecar && args.out.is_none() && !args.in_place {
+        bail!("say where sealed files go: --out DIR or --in-place (or use --sidecar)");
+    }
+    if let Some(size) = args.tile_size {
+        if !(1..=65535).contains(&size) {
+            bail!("--tile-size must be 1..=65535");
+        }
+    }
+    let key = SigningKey::load(&args.key)?;
+    let options = SealOptions {
+        claims: Claims {
+            device_id: args.device_id.clone(),
+            operator_id: args.operator_id.clone(),
+        },
+        tile_size: args.tile_size,
+        append: args.append,
+        ..SealOptions::new()
+    };
+    let mut failed = 0usize;
+    let mut sealed = 0usize;
+    for input in walk::expand(&args.paths) {
+        let input = match input {
+            Ok(input) => input,
+            Err((path, error)) => {
+                failed += 1;
+                println!("ERROR {}: {error}", path.display());
+                continue;
+            }
+        };
+        let placement = match (&args.out, args.sidecar) {
+            (Some(out), false) => Placement::Embedded {
+                output: out.join(&input.relative),
+            },
+            (None, false) => Placement::Embedded {
+                output: input.path.clone(),
+            },
+            (Some(out), true) => Placement::Sidecar {
+                path: sidecar_path(&out.join(&input.relative), None),
+            },
+            (None, true) => Placement::Sidecar {
+                path: sidecar_path(&input.path, None),
+            },
+        };
+        let target = match &placement {
+            Placement::Embedded { output } => output,
+            Placement::Sidecar { path } => path,
+        };
+        if let Some(parent) = target.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+        }
+        match seal_file(&input.path, &placement, &key, &options) {
+            Ok(outcome) => {
+                sealed += 1;
+                let chain = if outcome.chain_length > 1 {
+                    format!(", seal {} of the chain", outcome.chain_length)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "SEALED {} -> {} (key {}{chain})",
+                    input.path.display(),
+                    outcome.written.display(),
+                    key.key_id()
+                );
+            }
+            Err(error) => {
+                failed += 1;
+                println!("ERROR {}: {error}", input.path.display());
+            }
+        }
+    }
+    if failed > 0 {
+        eprintln!("scanseal: {sealed} sealed, {failed} not sealed");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

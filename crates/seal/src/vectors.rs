@@ -183,3 +183,232 @@ fn seal_vectors_are_reproduced_byte_for_byte() {
         );
     }
 }
+
+/// Signs `payload` into a COSE_Sign1 with arbitrary headers, for negative vectors.
+fn sign_raw(
+    protected: coset::Header,
+    unprotected: coset::Header,
+    payload: Vec<u8>,
+    key: &SigningKey,
+    tagged: bool,
+) -> Vec<u8> {
+    use coset::{CborSerializable, TaggedCborSerializable};
+    let sign1 = coset::CoseSign1Builder::new()
+        .protected(protected)
+        .unprotected(unprotected)
+        .payload(payload)
+        .create_signature(b"", |tbs| key.sign(tbs).to_vec())
+        .build();
+    if tagged {
+        sign1.to_tagged_vec().unwrap()
+    } else {
+        sign1.to_vec().unwrap()
+    }
+}
+
+/// Replaces the first seal's record field `field` in a chain's CBOR value.
+fn with_record_field(chain: &[u8], field: &str, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut value: Value = ciborium::de::from_reader(chain).unwrap();
+    let Value::Map(entries) = &mut value else {
+        panic!()
+    };
+    let (_, seals) = entries
+        .iter_mut()
+        .find(|(k, _)| k.as_text() == Some("seals"))
+        .unwrap();
+    let Value::Array(records) = seals else {
+        panic!()
+    };
+    let Value::Map(record) = &mut records[0] else {
+        panic!()
+    };
+    let (_, target) = record
+        .iter_mut()
+        .find(|(k, _)| k.as_text() == Some(field))
+        .unwrap();
+    edit(target);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&value, &mut out).unwrap();
+    out
+}
+
+/// The negative vectors: a damaged chain for `ct-explicit-le` and the verdict each must give
+/// with the TEST 1 key trusted.
+fn negatives(chain: &[u8], manifest: &[u8]) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    use coset::iana;
+    let signer = key(KEY_1);
+    let kid = signer.key_id().0.to_vec();
+    let envelope_with =
+        |protected: coset::Header, unprotected: coset::Header, payload: Vec<u8>, tagged: bool| {
+            let envelope = sign_raw(protected, unprotected, payload, &signer, tagged);
+            with_record_field(chain, "envelope", |v| *v = Value::Bytes(envelope))
+        };
+    let eddsa_kid = || {
+        coset::HeaderBuilder::new()
+            .algorithm(iana::Algorithm::EdDSA)
+            .key_id(kid.clone())
+            .build()
+    };
+    let manifest_value: Value = ciborium::de::from_reader(manifest).unwrap();
+    let reordered = {
+        let Value::Map(mut entries) = manifest_value.clone() else {
+            panic!()
+        };
+        entries.reverse();
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&Value::Map(entries), &mut out).unwrap();
+        out
+    };
+    let extra_field = {
+        let Value::Map(mut entries) = manifest_value.clone() else {
+            panic!()
+        };
+        entries.push((Value::Text("zzz_unknown".into()), Value::Integer(1.into())));
+        crate::cbor::encode(&Value::Map(entries)).unwrap()
+    };
+    vec![
+        (
+            "bad-signature.cbor",
+            with_record_field(chain, "envelope", |v| {
+                let Value::Bytes(b) = v else { panic!() };
+                let last = b.len() - 1;
+                b[last] ^= 0x01;
+            }),
+            "INVALID",
+        ),
+        (
+            "bad-alg-es256.cbor",
+            envelope_with(
+                coset::HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::ES256)
+                    .key_id(kid.clone())
+                    .build(),
+                coset::Header::default(),
+                manifest.to_vec(),
+                true,
+            ),
+            "INVALID",
+        ),
+        (
+            "unprotected-alg.cbor",
+            envelope_with(
+                coset::HeaderBuilder::new().key_id(kid.clone()).build(),
+                coset::HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .build(),
+                manifest.to_vec(),
+                true,
+            ),
+            "INVALID",
+        ),
+        (
+            "no-kid.cbor",
+            envelope_with(
+                coset::HeaderBuilder::new()
+                    .algorithm(iana::Algorithm::EdDSA)
+                    .build(),
+                coset::Header::default(),
+                manifest.to_vec(),
+                true,
+            ),
+            "INVALID",
+        ),
+        (
+            "untagged-envelope.cbor",
+            envelope_with(
+                eddsa_kid(),
+                coset::Header::default(),
+                manifest.to_vec(),
+                false,
+            ),
+            "INVALID",
+        ),
+        (
+            "envelope-trailing-byte.cbor",
+            with_record_field(chain, "envelope", |v| {
+                let Value::Bytes(b) = v else { panic!() };
+                b.push(0);
+            }),
+            "INVALID",
+        ),
+        (
+            "manifest-not-deterministic.cbor",
+            envelope_with(eddsa_kid(), coset::Header::default(), reordered, true),
+            "INVALID",
+        ),
+        (
+            "manifest-unknown-field.cbor",
+            envelope_with(eddsa_kid(), coset::Header::default(), extra_field, true),
+            "INVALID",
+        ),
+        (
+            "tampered-tiles.cbor",
+            with_record_field(chain, "tiles", |v| {
+                let Value::Array(frames) = v else { panic!() };
+                let Value::Bytes(b) = &mut frames[0] else {
+                    panic!()
+                };
+                b[0] ^= 0x80;
+            }),
+            "INVALID",
+        ),
+        (
+            "tampered-salt.cbor",
+            with_record_field(chain, "salts", |v| {
+                let Value::Map(salts) = v else { panic!() };
+                let Value::Bytes(b) = &mut salts[0].1 else {
+                    panic!()
+                };
+                b[0] ^= 0x01;
+            }),
+            "ALTERED",
+        ),
+        (
+            "truncated.cbor",
+            chain[..chain.len() - 9].to_vec(),
+            "INVALID",
+        ),
+        (
+            "trailing-bytes.cbor",
+            [chain, &[0x01, 0x02]].concat(),
+            "INVALID",
+        ),
+    ]
+}
+
+#[test]
+fn negative_seal_vectors_are_reproduced_and_rejected() {
+    let regenerate = std::env::var_os("SCANSEAL_REGENERATE_SEAL_VECTORS").is_some();
+    let dir = vectors_dir().join("ct-explicit-le");
+    let case = cases().into_iter().next().unwrap();
+    let files = generate(&case);
+    let get = |name: &str| files.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let list = negatives(&get("chain.cbor"), &get("manifest.cbor"));
+    let mut expected = serde_json::Map::new();
+    for (name, bytes, verdict) in &list {
+        expected.insert((*name).to_string(), json!(verdict));
+        let path = dir.join(name);
+        if regenerate {
+            std::fs::write(&path, bytes).unwrap();
+        }
+        assert!(
+            std::fs::read(&path).unwrap() == *bytes,
+            "{} differs",
+            path.display()
+        );
+        // Every structural negative fails to parse or to verify here already; the verdicts
+        // are checked end to end by scanseal-verify's tests.
+        let parsed = SealChain::from_cbor(bytes).and_then(|chain| {
+            let envelope = Envelope::parse(&chain.seals[0].envelope)?;
+            envelope.verify(&key(KEY_1).public_key())
+        });
+        let structural = !matches!(*name, "tampered-tiles.cbor" | "tampered-salt.cbor");
+        assert_eq!(parsed.is_err(), structural, "{name}: {parsed:?}");
+    }
+    let text = format!("{}\n", serde_json::to_string_pretty(&expected).unwrap());
+    let path = dir.join("negatives.json");
+    if regenerate {
+        std::fs::write(&path, &text).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+}

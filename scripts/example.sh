@@ -29,3 +29,27 @@ for r in rows:
 same = len({r["pixel_digest"] for r in rows}) == 1 and len({json.dumps([a["commitment"] for a in r["attributes"]]) for r in rows}) == 1
 print("same pixel digest and attribute commitments:", same)
 sys.exit(0 if same else 1)'
+
+# Seal and verify with the example keys (public test keys, never for production). Git does
+# not keep file modes and scanseal refuses private keys others can read, hence the chmod.
+chmod 600 keys-example/*.key
+echo
+echo "== scanseal sign --key keys-example/example-ct-01.key --out \$tmp/sealed examples/ct-slice.dcm"
+target/release/scanseal sign --key keys-example/example-ct-01.key --device-id CT-EXAMPLE-01 \
+    --out "$tmp/sealed" examples/ct-slice.dcm
+echo
+echo "== scanseal verify --trust keys-example/trust.toml \$tmp/sealed/ct-slice.dcm"
+target/release/scanseal verify --trust keys-example/trust.toml "$tmp/sealed/ct-slice.dcm"
+echo
+echo "== the same file with one pixel changed (one byte just before the seal block)"
+python3 - "$tmp/sealed/ct-slice.dcm" "$(stat -c %s examples/ct-slice.dcm)" <<'PY'
+import sys
+path, original_length = sys.argv[1], int(sys.argv[2])
+data = bytearray(open(path, "rb").read())
+data[original_length - 2] ^= 0x01   # low byte of the last sample: sealing appended after it
+open(path, "wb").write(data)
+PY
+if target/release/scanseal verify --trust keys-example/trust.toml "$tmp/sealed/ct-slice.dcm"; then
+    echo "expected ALTERED and exit status 1" >&2
+    exit 1
+fi

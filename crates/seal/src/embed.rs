@@ -4,7 +4,7 @@
 //! A seal chain (an opaque byte string here) is stored in a private block of the data set:
 //!
 //! * the private creator element `(7FF1,00bb)` LO `"SCANSEAL 1"`
-//!   ([`SEAL_PRIVATE_CREATOR`](scanseal_canon::SEAL_PRIVATE_CREATOR)), where `bb` is `0x10`,
+//!   ([`SEAL_PRIVATE_CREATOR`]), where `bb` is `0x10`,
 //!   or the lowest block number in `0x10..=0xFF` that nothing in group `7FF1` uses yet;
 //! * the chain element `(7FF1,bb01)` OB, whose value is the chain, padded with one `0x00` byte
 //!   when the chain's length is odd.
@@ -796,6 +796,7 @@ fn read_meta<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Result<Meta, 
     };
     let invalid = |offset: u64, reason: String| EmbedError::InvalidFileMeta { offset, reason };
     let mut transfer_syntax = None;
+    let mut group_end = None;
     let mut previous: Option<u16> = None;
     loop {
         let remaining = file_len.saturating_sub(pos);
@@ -820,7 +821,7 @@ fn read_meta<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Result<Meta, 
             return Err(invalid(pos, "truncated element header".into()));
         }
         let mut rest = [0u8; 4];
-        read_at(r, pos + 4, &mut rest)?;
+        read_at(r, pos.saturating_add(4), &mut rest)?;
         let [v0, v1, l0, l1] = rest;
         let vr = [v0, v1];
         if !is_known_vr(vr) {
@@ -837,10 +838,13 @@ fn read_meta<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Result<Meta, 
                 return Err(invalid(pos, "truncated element header".into()));
             }
             let mut l = [0u8; 4];
-            read_at(r, pos + 8, &mut l)?;
-            (u32::from_le_bytes(l), pos + 12)
+            read_at(r, pos.saturating_add(8), &mut l)?;
+            (u32::from_le_bytes(l), pos.saturating_add(12))
         } else {
-            (u32::from(u16::from_le_bytes([l0, l1])), pos + 8)
+            (
+                u32::from(u16::from_le_bytes([l0, l1])),
+                pos.saturating_add(8),
+            )
         };
         if length == UNDEFINED_LENGTH {
             return Err(invalid(
@@ -848,12 +852,17 @@ fn read_meta<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Result<Meta, 
                 format!("(0002,{element:04X}) has an undefined length"),
             ));
         }
-        let value_end = value_start + u64::from(length);
+        let value_end = value_start.saturating_add(u64::from(length));
         if value_end > file_len {
             return Err(invalid(
                 pos,
                 format!("(0002,{element:04X}) declares {length} bytes beyond the end of the file"),
             ));
+        }
+        if element == 0x0000 && vr == *b"UL" && length == 4 {
+            let mut value = [0u8; 4];
+            read_at(r, value_start, &mut value)?;
+            group_end = value_end.checked_add(u64::from(u32::from_le_bytes(value)));
         }
         if element == TRANSFER_SYNTAX_ELEMENT {
             if length > MAX_UID_VALUE_LEN {
@@ -871,6 +880,16 @@ fn read_meta<R: Read + Seek + ?Sized>(r: &mut R, file_len: u64) -> Result<Meta, 
             transfer_syntax = Some(text.trim_end_matches(['\0', ' ']).trim_start().to_string());
         }
         pos = value_end;
+    }
+    // The group length does not locate the data set (the walk does), but one pointing past
+    // the end of the file means the file was cut inside its File Meta Information.
+    if let Some(group_end) = group_end.filter(|&end| end > file_len) {
+        return Err(invalid(
+            pos,
+            format!(
+                "the File Meta group length says it ends at byte {group_end}, beyond the end of the file ({file_len} bytes)"
+            ),
+        ));
     }
     let transfer_syntax = transfer_syntax.ok_or(EmbedError::MissingTransferSyntax)?;
     let encoding = DataSetEncoding::from_uid(&transfer_syntax).ok_or_else(|| {
@@ -2103,5 +2122,450 @@ impl<W: Write> Write for CountingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+    const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+
+    fn el(mode: Mode, group: u16, element: u16, vr: &[u8; 2], value: &[u8]) -> Vec<u8> {
+        encode_element(mode, ElementTag::new(group, element), *vr, value).unwrap()
+    }
+
+    /// Raw header (tag + 4-byte length, no VR): items, delimiters, undefined lengths.
+    fn raw(mode: Mode, group: u16, element: u16, length: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        mode.put_u16(&mut out, group);
+        mode.put_u16(&mut out, element);
+        mode.put_u32(&mut out, length);
+        out
+    }
+
+    /// Explicit VR header with a long length field.
+    fn long_header(group: u16, element: u16, vr: &[u8; 2], length: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&group.to_le_bytes());
+        out.extend_from_slice(&element.to_le_bytes());
+        out.extend_from_slice(vr);
+        out.extend_from_slice(&[0, 0]);
+        out.extend_from_slice(&length.to_le_bytes());
+        out
+    }
+
+    fn meta(ts: &str) -> Vec<u8> {
+        let mut uid = ts.as_bytes().to_vec();
+        if uid.len() % 2 == 1 {
+            uid.push(0);
+        }
+        let body = [
+            el(Mode::EXPLICIT_LE, 2, 0x0001, b"OB", &[0, 1]),
+            el(Mode::EXPLICIT_LE, 2, 0x0010, b"UI", &uid),
+        ]
+        .concat();
+        let length = u32::try_from(body.len()).unwrap().to_le_bytes();
+        [el(Mode::EXPLICIT_LE, 2, 0, b"UL", &length), body].concat()
+    }
+
+    fn part10(ts: &str, data: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&meta(ts));
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn scan_bytes(bytes: &[u8]) -> Result<SealScan, EmbedError> {
+        scan_seal_blocks(&mut Cursor::new(bytes))
+    }
+
+    fn patient_name() -> Vec<u8> {
+        el(Mode::EXPLICIT_LE, 0x0010, 0x0010, b"PN", b"DOE^J ")
+    }
+
+    #[test]
+    fn creator_matcher() {
+        let matches = |v: &[u8]| {
+            v.iter().fold(CreatorMatch::Leading, |s, &b| s.feed(b)) == CreatorMatch::Trailing
+        };
+        assert!(matches(b"SCANSEAL 1"));
+        assert!(matches(b"   SCANSEAL 1 \0 "));
+        assert!(!matches(b"SCANSEAL 1x"));
+        assert!(!matches(b"SCANSEAL"));
+        assert!(!matches(b""));
+        assert!(!matches(b"\tSCANSEAL 1"));
+    }
+
+    #[test]
+    fn tags_and_blocks() {
+        assert_eq!(
+            ElementTag::chain(SEAL_GROUP, 0x11),
+            ElementTag::new(0x7FF1, 0x1101)
+        );
+        assert_eq!(
+            ElementTag::creator(SEAL_GROUP, 0x11).to_string(),
+            "(7FF1,0011)"
+        );
+        assert_eq!(ElementTag::new(0x0009, 0x0010).creator_block(), Some(0x10));
+        assert_eq!(ElementTag::new(0x0008, 0x0010).creator_block(), None);
+        assert_eq!(ElementTag::new(0x0009, 0x000F).creator_block(), None);
+        assert_eq!(ElementTag::new(0x0009, 0x10FF).private_block(), Some(0x10));
+        assert_eq!(ElementTag::new(0x0009, 0x0FFF).private_block(), None);
+        let taken: Vec<(ElementTag, u64)> = (0x10..=0xFFu16)
+            .map(|b| (ElementTag::new(SEAL_GROUP, b), 0))
+            .collect();
+        assert_eq!(free_block(&taken), None);
+        assert_eq!(free_block(&taken[1..]), Some(0x10));
+        assert_eq!(
+            free_block(&[(ElementTag::new(SEAL_GROUP, 0x1234), 0)]),
+            Some(0x10)
+        );
+        assert_eq!(
+            free_block(&[(ElementTag::new(SEAL_GROUP, 0x1034), 0)]),
+            Some(0x11)
+        );
+    }
+
+    #[test]
+    fn transfer_syntaxes() {
+        use DataSetEncoding::*;
+        assert_eq!(
+            DataSetEncoding::from_uid(IMPLICIT_LE),
+            Some(ImplicitVrLittleEndian)
+        );
+        assert_eq!(
+            DataSetEncoding::from_uid(EXPLICIT_LE),
+            Some(ExplicitVrLittleEndian)
+        );
+        assert_eq!(
+            DataSetEncoding::from_uid("1.2.840.10008.1.2.2"),
+            Some(ExplicitVrBigEndian)
+        );
+        assert_eq!(
+            DataSetEncoding::from_uid("1.2.840.10008.1.2.4.95"),
+            Some(DeflatedExplicitVrLittleEndian)
+        );
+        assert_eq!(
+            DataSetEncoding::from_uid("1.2.840.10008.1.2.4.201"),
+            Some(ExplicitVrLittleEndian)
+        );
+        assert_eq!(DataSetEncoding::from_uid("1.2.840.10008.1.20"), None);
+        assert_eq!(DataSetEncoding::from_uid("1.3.6.1.4.1.5962.300.1"), None);
+    }
+
+    #[test]
+    fn merge_and_splices() {
+        let edits = merge(vec![
+            Edit::insert(10, vec![1; 4]),
+            Edit {
+                start: 2,
+                end: 4,
+                bytes: vec![],
+            },
+            Edit::insert(10, vec![2; 2]),
+            Edit {
+                start: 10,
+                end: 12,
+                bytes: vec![3],
+            },
+        ])
+        .unwrap();
+        assert_eq!(edits.len(), 2);
+        assert_eq!(edits[1].bytes, vec![1, 1, 1, 1, 2, 2, 3]);
+        assert_eq!((edits[1].start, edits[1].end), (10, 12));
+        let splices = splices_of(&edits).unwrap();
+        assert_eq!(splices[1].output_offset, 8);
+        assert_eq!((splices[1].removed, splices[1].inserted), (2, 7));
+        assert!(merge(vec![
+            Edit {
+                start: 0,
+                end: 5,
+                bytes: vec![]
+            },
+            Edit::insert(3, vec![1])
+        ])
+        .is_err());
+        let mut out = Vec::new();
+        let mut buf = [0u8; 3];
+        copy_with_edits(
+            &mut Cursor::new(b"abcdefghijklmn"),
+            &mut out,
+            &edits,
+            14,
+            &mut buf,
+            read_error,
+        )
+        .unwrap();
+        let mut expected = b"abefghij".to_vec();
+        expected.extend([1, 1, 1, 1, 2, 2, 3]);
+        expected.extend(b"mn");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn empty_data_set_gets_the_block_right_after_the_meta() {
+        let file = part10(EXPLICIT_LE, &[]);
+        let mut out = Vec::new();
+        let summary = write_with_chain(&mut Cursor::new(&file), &mut out, b"ab").unwrap();
+        assert_eq!(summary.splices[0].input_offset, file.len() as u64);
+        let scan = scan_bytes(&out).unwrap();
+        assert_eq!(scan.blocks.len(), 1);
+        assert_eq!(scan.data_set_start, file.len() as u64);
+        // Without preamble.
+        let bare = file.get(128..).unwrap().to_vec();
+        assert_eq!(scan_bytes(&bare).unwrap().data_set_start, bare.len() as u64);
+    }
+
+    #[test]
+    fn cp246_undefined_length_un_is_walked_as_implicit_vr() {
+        let creator = el(Mode::IMPLICIT_LE, 0x0029, 0x0010, b"LO", b"SCANSEAL 1");
+        let mut data = patient_name();
+        data.extend(long_header(0x0029, 0x1001, b"UN", UNDEFINED_LENGTH));
+        data.extend(raw(Mode::IMPLICIT_LE, 0xFFFE, 0xE000, UNDEFINED_LENGTH));
+        data.extend(&creator);
+        data.extend(raw(Mode::IMPLICIT_LE, 0xFFFE, 0xE00D, 0));
+        data.extend(raw(Mode::IMPLICIT_LE, 0xFFFE, 0xE0DD, 0));
+        let file = part10(EXPLICIT_LE, &data);
+        let scan = scan_bytes(&file).unwrap();
+        assert!(scan.blocks.is_empty());
+        assert_eq!(scan.nested_creators, 1);
+        let first = scan.first_nested_creator.unwrap();
+        assert_eq!(first.base, OffsetBase::File);
+        let at = usize::try_from(first.value).unwrap();
+        assert_eq!(file.get(at..at + creator.len()), Some(creator.as_slice()));
+    }
+
+    #[test]
+    fn encapsulated_pixel_data() {
+        let mut data = patient_name();
+        data.extend(long_header(0x7FE0, 0x0010, b"OB", UNDEFINED_LENGTH));
+        data.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 0));
+        data.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 4));
+        data.extend([1, 2, 3, 4]);
+        let mut good = data.clone();
+        good.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE0DD, 0));
+        let file = part10("1.2.840.10008.1.2.4.50", &good);
+        let mut out = Vec::new();
+        write_with_chain(&mut Cursor::new(&file), &mut out, b"xyz").unwrap();
+        assert_eq!(scan_bytes(&out).unwrap().blocks[0].chain, b"xyz\0");
+
+        let mut bad = data.clone();
+        bad.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, UNDEFINED_LENGTH));
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &bad)),
+            Err(EmbedError::UndefinedLength { .. })
+        ));
+        let mut bad = data.clone();
+        bad.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE0DD, 2));
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &bad)),
+            Err(EmbedError::DelimiterLength { length: 2, .. })
+        ));
+        let mut bad = data;
+        bad.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 400));
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &bad)),
+            Err(EmbedError::ValueBeyondEnd { length: 400, .. })
+        ));
+    }
+
+    #[test]
+    fn implicit_vr_undefined_pixel_data_is_fragments() {
+        let mut data = raw(Mode::IMPLICIT_LE, 0x0010, 0x0010, 2);
+        data.extend(b"AB");
+        data.extend(raw(Mode::IMPLICIT_LE, 0x7FE0, 0x0010, UNDEFINED_LENGTH));
+        data.extend(raw(Mode::IMPLICIT_LE, 0xFFFE, 0xE000, 2));
+        data.extend([0x12, 0x34]);
+        data.extend(raw(Mode::IMPLICIT_LE, 0xFFFE, 0xE0DD, 0));
+        assert!(scan_bytes(&part10(IMPLICIT_LE, &data)).is_ok());
+    }
+
+    #[test]
+    fn structural_errors_name_tag_and_offset() {
+        let file_of = |extra: Vec<u8>| part10(EXPLICIT_LE, &[patient_name(), extra].concat());
+        let start = u64::try_from(part10(EXPLICIT_LE, &patient_name()).len()).unwrap();
+
+        let err = scan_bytes(&file_of(el(
+            Mode::EXPLICIT_LE,
+            0x0010,
+            0x0020,
+            b"LO",
+            b"ID",
+        )))
+        .map(|_| ());
+        assert!(err.is_ok());
+
+        let mut unknown = el(Mode::EXPLICIT_LE, 0x0010, 0x0020, b"LO", b"ID");
+        unknown[4..6].copy_from_slice(b"ZZ");
+        match scan_bytes(&file_of(unknown)) {
+            Err(EmbedError::UnknownVr { tag, offset, vr }) => {
+                assert_eq!(tag, ElementTag::new(0x0010, 0x0020));
+                assert_eq!(offset, Offset::file(start));
+                assert_eq!(&vr, b"ZZ");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let ut = long_header(0x0010, 0x4000, b"UT", UNDEFINED_LENGTH);
+        assert!(matches!(
+            scan_bytes(&file_of(ut)),
+            Err(EmbedError::UndefinedLength { .. })
+        ));
+
+        let item = raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 0);
+        assert!(matches!(
+            scan_bytes(&file_of(item)),
+            Err(EmbedError::UnexpectedTag { .. })
+        ));
+
+        // A defined-length sequence whose item claims more than the sequence holds.
+        let mut seq = long_header(0x0008, 0x1140, b"SQ", 8);
+        seq.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 10));
+        seq.extend([0u8; 10]);
+        let mut ordered = el(Mode::EXPLICIT_LE, 0x0008, 0x0016, b"UI", b"12");
+        ordered.extend(seq);
+        let file = part10(EXPLICIT_LE, &ordered);
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::BeyondContainer { .. })
+        ));
+
+        // A sequence delimiter inside a defined-length sequence.
+        let mut seq = long_header(0x0008, 0x1140, b"SQ", 8);
+        seq.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE0DD, 0));
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &seq)),
+            Err(EmbedError::UnexpectedTag { .. })
+        ));
+
+        // An item delimiter inside a defined-length item.
+        let mut seq = long_header(0x0008, 0x1140, b"SQ", 16);
+        seq.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE000, 8));
+        seq.extend(raw(Mode::EXPLICIT_LE, 0xFFFE, 0xE00D, 0));
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &seq)),
+            Err(EmbedError::UnexpectedTag { .. })
+        ));
+
+        // Duplicate top-level tag.
+        let twice = [patient_name(), patient_name()].concat();
+        assert!(matches!(
+            scan_bytes(&part10(EXPLICIT_LE, &twice)),
+            Err(EmbedError::OutOfOrder { .. })
+        ));
+    }
+
+    #[test]
+    fn chain_element_must_be_ob_with_defined_length() {
+        let creator = el(Mode::EXPLICIT_LE, SEAL_GROUP, 0x0010, b"LO", b"SCANSEAL 1");
+        let lo = el(Mode::EXPLICIT_LE, SEAL_GROUP, 0x1001, b"LO", b"ab");
+        let file = part10(EXPLICIT_LE, &[patient_name(), creator.clone(), lo].concat());
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::MalformedSealBlock { .. })
+        ));
+        let un = el(Mode::EXPLICIT_LE, SEAL_GROUP, 0x1001, b"UN", b"ab");
+        let file = part10(EXPLICIT_LE, &[patient_name(), creator.clone(), un].concat());
+        assert_eq!(scan_bytes(&file).unwrap().blocks[0].chain, b"ab");
+        let sq = long_header(SEAL_GROUP, 0x1001, b"SQ", UNDEFINED_LENGTH);
+        let file = part10(EXPLICIT_LE, &[patient_name(), creator, sq].concat());
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::MalformedSealBlock { .. })
+        ));
+    }
+
+    #[test]
+    fn file_meta_problems() {
+        // Out of order meta elements.
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(MAGIC);
+        file.extend(el(
+            Mode::EXPLICIT_LE,
+            2,
+            0x0010,
+            b"UI",
+            b"1.2.840.10008.1.2\0",
+        ));
+        file.extend(el(Mode::EXPLICIT_LE, 2, 0x0001, b"OB", &[0, 1]));
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::InvalidFileMeta { offset, .. }) if offset > 132
+        ));
+        // No transfer syntax.
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(MAGIC);
+        file.extend(el(Mode::EXPLICIT_LE, 2, 0x0001, b"OB", &[0, 1]));
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::MissingTransferSyntax)
+        ));
+        // Implicit VR meta (not allowed).
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(MAGIC);
+        file.extend(raw(Mode::IMPLICIT_LE, 2, 0x0010, 18));
+        file.extend(b"1.2.840.10008.1.2\0");
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::InvalidFileMeta { .. })
+        ));
+        // A Transfer Syntax UID longer than any UID.
+        let mut file = vec![0u8; 128];
+        file.extend_from_slice(MAGIC);
+        file.extend(el(Mode::EXPLICIT_LE, 2, 0x0010, b"UI", &[b'1'; 200]));
+        assert!(matches!(
+            scan_bytes(&file),
+            Err(EmbedError::InvalidFileMeta { .. })
+        ));
+        // Padded UID with spaces is trimmed.
+        let file = part10("1.2.840.10008.1.2 ", &[]);
+        assert_eq!(scan_bytes(&file).unwrap().transfer_syntax, IMPLICIT_LE);
+    }
+
+    #[test]
+    fn big_endian_items_are_big_endian() {
+        let be = Mode::EXPLICIT_BE;
+        let mut data = el(be, 0x0008, 0x0016, b"UI", b"12");
+        let mut seq = Vec::new();
+        be.put_u16(&mut seq, 0x0008);
+        be.put_u16(&mut seq, 0x1140);
+        seq.extend(b"SQ\0\0");
+        be.put_u32(&mut seq, UNDEFINED_LENGTH);
+        seq.extend(raw(be, 0xFFFE, 0xE000, UNDEFINED_LENGTH));
+        seq.extend(el(be, 0x0009, 0x0010, b"LO", b"SCANSEAL 1"));
+        seq.extend(raw(be, 0xFFFE, 0xE00D, 0));
+        seq.extend(raw(be, 0xFFFE, 0xE0DD, 0));
+        data.extend(seq);
+        let file = part10("1.2.840.10008.1.2.2", &data);
+        let scan = scan_bytes(&file).unwrap();
+        assert_eq!(scan.nested_creators, 1);
+        let mut out = Vec::new();
+        write_with_chain(&mut Cursor::new(&file), &mut out, b"q").unwrap();
+        assert_eq!(out.get(..file.len()), Some(file.as_slice()));
+        assert_eq!(
+            out.get(file.len()..file.len() + 4),
+            Some(&b"\x7F\xF1\x00\x10"[..])
+        );
+    }
+
+    #[test]
+    fn offsets_display() {
+        assert_eq!(Offset::file(7).to_string(), "byte 7");
+        let inflated = Offset {
+            base: OffsetBase::InflatedDataSet,
+            value: 9,
+        };
+        assert_eq!(inflated.to_string(), "byte 9 of the inflated data set");
+        let err = EmbedError::MultipleSealBlocks {
+            blocks: vec![(0x7FF1, 0x10), (0x0009, 0x11)],
+        };
+        assert_eq!(
+            err.to_string(),
+            "2 seal blocks at the top level (group 7FF1 block 10, group 0009 block 11); a file carries at most one"
+        );
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, Result};
 
 #[derive(clap::Args)]
 pub struct KeygenArgs {
-    /// Directory to write the key files into (it must exist).
+    /// Directory to write the key files into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Key name: the files are NAME.key and NAME.pub (letters, digits, '.', '_', '-').

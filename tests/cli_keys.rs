@@ -99,17 +99,29 @@ fn keygen_never_overwrites() {
 }
 
 #[test]
-fn keygen_refuses_bad_names_and_missing_directories() {
+fn keygen_refuses_bad_names_and_unusable_directories() {
     let dir = tempfile::tempdir().unwrap();
     let err = fails(&["keygen", "--out", s(dir.path()), "--name", "../escape"]);
     assert!(err.contains("not allowed"), "{err}");
-    let missing = dir.path().join("missing");
-    let err = fails(&["keygen", "--out", s(&missing), "--name", "k"]);
-    assert!(err.contains("missing"), "{err}");
+    // --out is a file, not a directory.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = fails(&["keygen", "--out", s(&file), "--name", "k"]);
+    assert!(err.starts_with(&format!("scanseal: {}", s(&file))), "{err}");
     // One message, not the same cause twice.
     assert_eq!(err.matches("os error").count(), 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+}
+
+#[test]
+fn keygen_creates_a_missing_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("new").join("keys");
+    let id = keygen(&out, "ct-01");
+    let key = SigningKey::load(&out.join("ct-01.key")).unwrap();
+    assert_eq!(key.key_id().to_hex(), id);
 }
 
 #[test]

@@ -258,7 +258,8 @@ fn each_alteration_gives_altered_with_the_right_finding() {
         .collect();
     assert_eq!(tiles, vec![(0, 0), (16, 0), (0, 16), (16, 16)]);
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut Fixture)>, &str, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Fixture)>;
+    let cases: Vec<(&str, Edit, &str, &str)> = vec![
         (
             "name.dcm",
             Box::new(|f| f.set_attribute(tags::PATIENT_NAME, VR::PN, "Other^Person")),

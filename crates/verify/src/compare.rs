@@ -142,59 +142,26 @@ fn tile_rect(rows: u32, columns: u32, tile_size: u32, index: usize) -> TileRef {
 }
 
 fn descriptor_changes(sealed: &PixelDescriptor, now: &PixelDescriptor) -> Vec<String> {
-    let mut changes = Vec::new();
-    let mut field = |name: &str, a: String, b: String| {
-        if a != b {
-            changes.push(format!("{name} {a} → {b}"));
-        }
-    };
-    field("rows", sealed.rows.to_string(), now.rows.to_string());
-    field(
-        "columns",
-        sealed.columns.to_string(),
-        now.columns.to_string(),
-    );
-    field(
-        "samples_per_pixel",
-        sealed.samples_per_pixel.to_string(),
-        now.samples_per_pixel.to_string(),
-    );
-    field(
-        "bits_allocated",
-        sealed.bits_allocated.to_string(),
-        now.bits_allocated.to_string(),
-    );
-    field(
-        "bits_stored",
-        sealed.bits_stored.to_string(),
-        now.bits_stored.to_string(),
-    );
-    field(
-        "high_bit",
-        sealed.high_bit.to_string(),
-        now.high_bit.to_string(),
-    );
-    field(
-        "pixel_representation",
-        sealed.pixel_representation.to_string(),
-        now.pixel_representation.to_string(),
-    );
-    field(
-        "photometric_interpretation",
-        sealed.photometric_interpretation.clone(),
-        now.photometric_interpretation.clone(),
-    );
-    field(
-        "number_of_frames",
-        sealed.number_of_frames.to_string(),
-        now.number_of_frames.to_string(),
-    );
-    field(
-        "sample_format",
-        sealed.sample_format.name().to_string(),
-        now.sample_format.name().to_string(),
-    );
-    changes
+    type Field = fn(&PixelDescriptor) -> String;
+    let fields: [(&str, Field); 10] = [
+        ("rows", |d| d.rows.to_string()),
+        ("columns", |d| d.columns.to_string()),
+        ("samples_per_pixel", |d| d.samples_per_pixel.to_string()),
+        ("bits_allocated", |d| d.bits_allocated.to_string()),
+        ("bits_stored", |d| d.bits_stored.to_string()),
+        ("high_bit", |d| d.high_bit.to_string()),
+        ("pixel_representation", |d| d.pixel_representation.to_string()),
+        ("photometric_interpretation", |d| d.photometric_interpretation.clone()),
+        ("number_of_frames", |d| d.number_of_frames.to_string()),
+        ("sample_format", |d| d.sample_format.name().to_string()),
+    ];
+    fields
+        .iter()
+        .filter_map(|(name, value)| {
+            let (before, after) = (value(sealed), value(now));
+            (before != after).then(|| format!("{name} {before} → {after}"))
+        })
+        .collect()
 }
 
 fn attribute_ref(id: &[u8]) -> AttributeRef {
@@ -260,4 +227,63 @@ fn summarize(items: &[String]) -> String {
         text.push_str(&format!("; and {} more", items.len() - SHOWN));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scanseal_canon::SampleFormat;
+
+    fn descriptor() -> PixelDescriptor {
+        PixelDescriptor {
+            rows: 512,
+            columns: 512,
+            samples_per_pixel: 1,
+            bits_allocated: 16,
+            bits_stored: 12,
+            high_bit: 11,
+            pixel_representation: 0,
+            photometric_interpretation: "MONOCHROME2".into(),
+            number_of_frames: 1,
+            sample_format: SampleFormat::Integer,
+        }
+    }
+
+    #[test]
+    fn descriptor_changes_name_only_the_fields_that_differ() {
+        assert!(descriptor_changes(&descriptor(), &descriptor()).is_empty());
+        let mut now = descriptor();
+        now.rows = 256;
+        now.photometric_interpretation = "MONOCHROME1".into();
+        assert_eq!(
+            descriptor_changes(&descriptor(), &now),
+            vec![
+                "rows 512 → 256".to_string(),
+                "photometric_interpretation MONOCHROME2 → MONOCHROME1".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn tile_rectangles_are_clipped_at_the_right_and_bottom_edges() {
+        // 100 x 70 (columns x rows) in tiles of 64: 2 tiles per row, 2 rows of tiles.
+        assert_eq!(
+            tile_rect(70, 100, 64, 3),
+            TileRef {
+                x: 64,
+                y: 64,
+                width: 36,
+                height: 6
+            }
+        );
+        assert_eq!(
+            tile_rect(70, 100, 64, 0),
+            TileRef {
+                x: 0,
+                y: 0,
+                width: 64,
+                height: 64
+            }
+        );
+    }
 }

@@ -403,14 +403,19 @@ pub fn write_key_pair(dir: &Path, name: &str) -> Result<KeyPairFiles, KeyError> 
     })
 }
 
-fn check_name(name: &str) -> Result<(), KeyError> {
-    let ok = !name.is_empty()
+/// The key-name rule (spec K5), shared by key files and trust-store entries: 1 to 128
+/// letters, digits, `.`, `_` and `-`, not starting with `.` (so a name is a safe file name).
+pub fn is_valid_key_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_name(name: &str) -> Result<(), KeyError> {
+    if is_valid_key_name(name) {
         Ok(())
     } else {
         Err(KeyError::BadName {

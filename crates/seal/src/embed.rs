@@ -583,7 +583,10 @@ pub fn scan_seal_blocks<R: Read + Seek + ?Sized>(source: &mut R) -> Result<SealS
         transfer_syntax: scanned.meta.transfer_syntax,
         encoding: scanned.meta.encoding,
         data_set_start: scanned.meta.data_start,
-        data_set_len: scanned.found.end,
+        data_set_len: match base {
+            OffsetBase::File => scanned.found.end.saturating_sub(scanned.meta.data_start),
+            OffsetBase::InflatedDataSet => scanned.found.end,
+        },
         blocks: scanned.found.blocks.into_iter().map(|b| b.block).collect(),
         nested_creators: scanned.found.nested_creators,
         first_nested_creator: scanned
@@ -2315,6 +2318,7 @@ mod tests {
         let scan = scan_bytes(&out).unwrap();
         assert_eq!(scan.blocks.len(), 1);
         assert_eq!(scan.data_set_start, file.len() as u64);
+        assert_eq!(scan.data_set_len, out.len() as u64 - file.len() as u64);
         // Without preamble.
         let bare = file.get(128..).unwrap().to_vec();
         assert_eq!(scan_bytes(&bare).unwrap().data_set_start, bare.len() as u64);

@@ -69,14 +69,16 @@ fn canonical(bytes: &[u8]) -> Canonical {
 /// The bytes the splices apply to: the file, or for deflated files the inflated data set.
 fn spliced_bytes(file: &[u8]) -> Vec<u8> {
     let scan = scan_seal_blocks(&mut Cursor::new(file)).unwrap();
+    let start = usize::try_from(scan.data_set_start).unwrap();
     if scan.encoding.is_deflated() {
-        let start = usize::try_from(scan.data_set_start).unwrap();
         let mut inflated = Vec::new();
         flate2::read::DeflateDecoder::new(&file[start..])
             .read_to_end(&mut inflated)
             .unwrap();
+        assert_eq!(scan.data_set_len, inflated.len() as u64);
         inflated
     } else {
+        assert_eq!(scan.data_set_len, (file.len() - start) as u64);
         file.to_vec()
     }
 }

@@ -36,7 +36,7 @@ struct RawKey {
     revoked_at: Option<Spanned<String>>,
 }
 
-/// Where `span` starts in `text`, as a 1-based (line, column in characters).
+/// The 1-based (line, column in characters) of byte `offset` in `text`.
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;

@@ -34,7 +34,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use scanseal_keys::{KeyError, KeyId, PublicKey};
+use scanseal_keys::{KeyId, PublicKey};
 use time::OffsetDateTime;
 
 mod base64;
@@ -166,9 +166,6 @@ pub enum TrustError {
         /// Its revocation time.
         at: OffsetDateTime,
     },
-    /// A key file could not be read.
-    #[error(transparent)]
-    Key(#[from] KeyError),
 }
 
 /// What a key may sign.
@@ -534,16 +531,13 @@ impl TrustStore {
     }
 }
 
-/// The key-name rule of `scanseal-keys` key files: letters, digits, `.`, `_`, `-`, not
-/// starting with `.`, 1 to 128 characters.
+/// Checks the key-name rule of `scanseal-keys` key files (spec K5): letters, digits, `.`,
+/// `_`, `-`, not starting with `.`, 1 to 128 characters.
+///
+/// # Errors
+/// `BadName`.
 pub fn check_name(name: &str) -> Result<(), TrustError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+    if scanseal_keys::is_valid_key_name(name) {
         Ok(())
     } else {
         Err(TrustError::BadName {

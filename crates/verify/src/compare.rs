@@ -150,8 +150,12 @@ fn descriptor_changes(sealed: &PixelDescriptor, now: &PixelDescriptor) -> Vec<St
         ("bits_allocated", |d| d.bits_allocated.to_string()),
         ("bits_stored", |d| d.bits_stored.to_string()),
         ("high_bit", |d| d.high_bit.to_string()),
-        ("pixel_representation", |d| d.pixel_representation.to_string()),
-        ("photometric_interpretation", |d| d.photometric_interpretation.clone()),
+        ("pixel_representation", |d| {
+            d.pixel_representation.to_string()
+        }),
+        ("photometric_interpretation", |d| {
+            d.photometric_interpretation.clone()
+        }),
         ("number_of_frames", |d| d.number_of_frames.to_string()),
         ("sample_format", |d| d.sample_format.name().to_string()),
     ];

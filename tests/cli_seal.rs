@@ -599,3 +599,41 @@ fn group_readable_private_keys_are_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("chmod 600"));
 }
+
+#[test]
+fn seal_blocks_with_smuggled_elements_or_twice_are_invalid() {
+    let lab = Lab::new();
+    let fixture = Fixture::ct_slice(8);
+    let path = lab.write("a.dcm", &fixture, Encoding::ExplicitVrLittleEndian);
+    ok(&lab.sign("ct-01", &["--sidecar"], &[&path]));
+    let sidecar = scanseal_seal::sidecar_path(&path, None);
+    let mut chain = std::fs::read(&sidecar).unwrap();
+    std::fs::remove_file(&sidecar).unwrap();
+    if chain.len() % 2 == 1 {
+        chain.push(0);
+    }
+    let with_blocks = |name: &str, edit: &dyn Fn(&mut Fixture)| {
+        let mut sealed = fixture.clone();
+        sealed
+            .add_private(0x7FF1, "SCANSEAL 1", 0x01, VR::OB, chain.clone())
+            .unwrap();
+        edit(&mut sealed);
+        let path = lab.write(name, &sealed, Encoding::ExplicitVrLittleEndian);
+        lab.verify_one(&path)
+    };
+    // Control: the block built by hand verifies.
+    assert_eq!(verdict(&with_blocks("control.dcm", &|_| {})), "INTACT");
+    // An element smuggled into the seal block (the canonical form skips the block).
+    let report = with_blocks("smuggled.dcm", &|f| {
+        f.add_private(0x7FF1, "SCANSEAL 1", 0x02, VR::LO, "smuggled")
+            .unwrap();
+    });
+    assert_eq!(verdict(&report), "INVALID", "{report:#}");
+    assert!(report["reason"].as_str().unwrap().contains("other element"));
+    // Two seal blocks.
+    let report = with_blocks("twice.dcm", &|f| {
+        f.add_private(0x7FF3, "SCANSEAL 1", 0x01, VR::OB, chain.clone())
+            .unwrap();
+    });
+    assert_eq!(verdict(&report), "INVALID", "{report:#}");
+}

@@ -102,10 +102,27 @@ pub fn read_chain(
     match blocks.len() {
         0 => {}
         1 => {
+            let block = &blocks[0];
+            // B7: elements of the block other than the chain would sit outside every seal.
+            let chain = if block.is_well_formed() {
+                SealChain::from_cbor(&block.chain).map_err(|e| e.to_string())
+            } else {
+                Err(format!(
+                    "the seal block ({:04X},{:02X}xx) holds {} instead of exactly one chain \
+                     element",
+                    block.group,
+                    block.block,
+                    if block.chain_element.is_none() {
+                        "no chain element".to_string()
+                    } else {
+                        format!("{} other element(s)", block.extra_elements.len())
+                    }
+                ))
+            };
             return Ok(Some(FoundChain {
                 source: SealSource::Embedded,
-                chain: SealChain::from_cbor(&blocks[0].chain).map_err(|e| e.to_string()),
-            }))
+                chain,
+            }));
         }
         count => return Err(SealError::SeveralBlocks { count }),
     }

@@ -11,7 +11,7 @@
 # installed here).
 #
 # Interop-test prerequisites (full mode only):
-#   - apt: dcmtk (dcmconv, dcmcrle, dcmcjpls, dcmcjpeg, ...), libgdcm-tools
+#   - apt: dcmtk (dcmconv, dcmcrle, dcmcjpls, dcmcjpeg, dcmodify, ...), libgdcm-tools, openssl
 #     (gdcmconv), python3-venv when python3 cannot create a venv;
 #   - rustup components rustfmt and clippy (used by .ci/run);
 #   - a Python venv at .interop-cache/venv with the pinned packages of
@@ -69,10 +69,12 @@ want_cmd g++ g++
 want_cmd make make
 want_cmd cmake cmake
 if [ "$build_only" -eq 0 ]; then
-    for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg; do
+    for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify; do
         want_cmd "$tool" dcmtk
     done
     want_cmd gdcmconv libgdcm-tools
+    want_cmd gdcmdump libgdcm-tools
+    want_cmd openssl openssl
     want_cmd python3 python3
     # Debian's python3 cannot create venvs (no ensurepip) without python3-venv.
     if command -v python3 >/dev/null 2>&1 &&
@@ -114,10 +116,12 @@ if [ "$build_only" -eq 1 ]; then
     exit 0
 fi
 
-for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg; do
+for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool still missing (apt-get install dcmtk)"
 done
 command -v gdcmconv >/dev/null 2>&1 || die "gdcmconv still missing (apt-get install libgdcm-tools)"
+command -v gdcmdump >/dev/null 2>&1 || die "gdcmdump still missing (apt-get install libgdcm-tools)"
+command -v openssl >/dev/null 2>&1 || die "openssl still missing (apt-get install openssl)"
 command -v python3 >/dev/null 2>&1 || die "python3 not found (apt-get install python3)"
 
 # .ci/run needs rustfmt and clippy; rustup's minimal profile lacks them.

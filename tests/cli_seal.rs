@@ -637,3 +637,20 @@ fn seal_blocks_with_smuggled_elements_or_twice_are_invalid() {
     });
     assert_eq!(verdict(&report), "INVALID", "{report:#}");
 }
+
+#[test]
+fn a_sidecar_is_refused_for_a_file_with_an_embedded_seal() {
+    let lab = Lab::new();
+    let path = lab.write(
+        "a.dcm",
+        &Fixture::ct_slice(2),
+        Encoding::ExplicitVrLittleEndian,
+    );
+    ok(&lab.sign("ct-01", &["--in-place"], &[&path]));
+    for extra in [&["--sidecar"][..], &["--sidecar", "--append"][..]] {
+        let output = lab.sign("ct-01", extra, &[&path]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("embedded seal"));
+        assert!(!scanseal_seal::sidecar_path(&path, None).exists());
+    }
+}

@@ -33,6 +33,8 @@ TOOL_PACKAGES = {
     "dcmcjpeg": "dcmtk",
     "dcmdjpeg": "dcmtk",
     "gdcmconv": "libgdcm-tools",
+    "dcmodify": "dcmtk",  # test_seal.py: edits of sealed files
+    "gdcmdump": "libgdcm-tools",  # test_seal.py: sealed files read cleanly
 }
 
 # Python modules the tier imports (module name -> pip requirement).
@@ -44,6 +46,10 @@ PYTHON_MODULES = {
     "libjpeg": "pylibjpeg-libjpeg",
     "openjpeg": "pylibjpeg-openjpeg",
     "jpeg_ls": "pyjpegls",
+    # test_seal.py: independent COSE_Sign1 / CBOR / Ed25519 checks of seals
+    "pycose": "pycose==1.1.0",
+    "cbor2": "cbor2==5.9.0",
+    "cryptography": "cryptography==50.0.2",
 }
 
 

@@ -93,8 +93,9 @@ class Signer:
     store: Path  # a trust store holding the key with role acquisition
 
 
-def make_signer(workdir: Path, name: str = "acq") -> Signer:
-    """keygen + trust add (role acquisition, no validity window)."""
+def make_signer(workdir: Path, name: str = "acq", store: Path | None = None) -> Signer:
+    """keygen + trust add (role acquisition, no validity window) to `store` (default
+    workdir/trust.toml, created if missing)."""
     workdir.mkdir(parents=True, exist_ok=True)
     p = run(["keygen", "--out", workdir, "--name", name])
     m = _KEY_ID.search(p.stdout)
@@ -103,7 +104,7 @@ def make_signer(workdir: Path, name: str = "acq") -> Signer:
     key, pub = workdir / f"{name}.key", workdir / f"{name}.pub"
     if not (key.is_file() and pub.is_file()):
         raise CliFailure(f"keygen did not write {key} and {pub}:\n{p.describe()}")
-    store = workdir / "trust.toml"
+    store = store or workdir / "trust.toml"
     run(["trust", "add", "--store", store, "--role", "acquisition", "--name", name, pub])
     return Signer(name, key, pub, m.group(1), store)
 
@@ -182,8 +183,13 @@ def verify(signer_or_store: Signer | Path, paths: Sequence[str | Path], *,
             if f.get("kind") not in ATTRIBUTE_KINDS + PIXEL_KINDS:
                 raise CliFailure(f"finding of unknown kind {f}: {line[:1500]}")
         recs.append(rec)
-    if expect_count and len(recs) != len(paths):
-        raise CliFailure(f"verify printed {len(recs)} records for {len(paths)} files:\n{p.describe()}")
+    if expect_count:
+        if len(recs) != len(paths):
+            raise CliFailure(f"verify printed {len(recs)} records for {len(paths)} files:\n{p.describe()}")
+        for path, rec in zip(paths, recs):
+            if rec["path"] != str(path):
+                raise CliFailure(f"verify records must follow input order with `path` echoing the "
+                                 f"argument: expected {str(path)!r}, got {rec['path']!r}")
     passing = PASSING[:1] if strict else PASSING
     want = 0 if all(r["verdict"] in passing for r in recs) else 1
     if p.returncode != want:

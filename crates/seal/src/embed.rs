@@ -1858,17 +1858,23 @@ fn scan<R: Read + Seek + ?Sized>(source: &mut R, read_chains: bool) -> Result<Sc
         .map_err(read_error)?;
     let found = if meta.encoding.is_deflated() {
         let decoder = DeflateDecoder::new(BufReader::with_capacity(BUFFER_LEN, &mut *source));
+        // The CRC lets a gzip-style trailer after the stream (GDCM writes one) be recognised.
         let input = Input {
-            src: StreamSource(BufReader::with_capacity(BUFFER_LEN, decoder)),
+            src: StreamSource(BufReader::with_capacity(
+                BUFFER_LEN,
+                flate2::CrcReader::new(decoder),
+            )),
             pos: 0,
             end: None,
             base: OffsetBase::InflatedDataSet,
         };
         let mut walker = Walker::new(input, read_chains);
         walker.top_level(meta.encoding.mode())?;
-        let decoder = walker.input.src.0.into_inner();
+        let crc_reader = walker.input.src.0.into_inner();
+        let inflated = (crc_reader.crc().sum(), crc_reader.crc().amount());
+        let decoder = crc_reader.into_inner();
         let trailer_start = meta.data_start.saturating_add(decoder.total_in());
-        check_deflate_trailer(decoder.into_inner(), trailer_start)?;
+        check_deflate_trailer(decoder.into_inner(), trailer_start, inflated)?;
         walker.found
     } else {
         let input = Input {
@@ -1888,9 +1894,15 @@ fn scan<R: Read + Seek + ?Sized>(source: &mut R, read_chains: bool) -> Result<Sc
     })
 }
 
-/// After the deflate stream, at most one NUL pad byte may follow (PS3.5 A.5).
-fn check_deflate_trailer<R: Read>(mut rest: R, start: u64) -> Result<(), EmbedError> {
-    let mut buf = [0u8; 2];
+/// After the deflate stream, at most one NUL pad byte may follow (PS3.5 A.5) — or the 8-byte
+/// gzip-style trailer (CRC-32 and length of the inflated data, both little endian) that GDCM
+/// writes, optionally padded, accepted only when both match what was inflated.
+fn check_deflate_trailer<R: Read>(
+    mut rest: R,
+    start: u64,
+    (crc, inflated_len): (u32, u32),
+) -> Result<(), EmbedError> {
+    let mut buf = [0u8; 16];
     let mut got = 0usize;
     while got < buf.len() {
         let slot = buf.get_mut(got..).unwrap_or_default();
@@ -1901,12 +1913,22 @@ fn check_deflate_trailer<R: Read>(mut rest: R, start: u64) -> Result<(), EmbedEr
             Err(e) => return Err(read_error(e)),
         }
     }
-    match (got, buf) {
-        (0, _) | (1, [0, _]) => Ok(()),
-        _ => Err(EmbedError::TrailingData {
+    let mut gzip_trailer = [0u8; 8];
+    gzip_trailer[..4].copy_from_slice(&crc.to_le_bytes());
+    gzip_trailer[4..].copy_from_slice(&inflated_len.to_le_bytes());
+    let trailer = buf.get(..got).unwrap_or_default();
+    let accepted = match trailer {
+        [] | [0] => true,
+        [t @ .., 0] | t if t.len() == 8 => *t == gzip_trailer,
+        _ => false,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err(EmbedError::TrailingData {
             offset: Offset::file(start),
             length: u64::try_from(got).unwrap_or(0),
-        }),
+        })
     }
 }
 

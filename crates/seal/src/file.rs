@@ -172,19 +172,23 @@ pub fn seal_file(
     let canonical = canonicalize(&instance, &canon_options)?;
     drop(instance);
 
+    // The embedded block is looked for in every case: a sidecar next to an embedded seal would
+    // be ignored by verifiers (spec §6.2), and a file whose data set cannot be walked cannot
+    // be verified, so it is not sealed either way.
+    file.seek(SeekFrom::Start(0)).map_err(io(input))?;
+    let blocks = embed::find_seal_blocks(&mut file)?;
+    if blocks.len() > 1 {
+        return Err(SealError::SeveralBlocks {
+            count: blocks.len(),
+        });
+    }
+    let embedded = blocks.into_iter().next();
     let existing = match placement {
-        Placement::Embedded { .. } => {
-            file.seek(SeekFrom::Start(0)).map_err(io(input))?;
-            let blocks = embed::find_seal_blocks(&mut file)?;
-            if blocks.len() > 1 {
-                return Err(SealError::SeveralBlocks {
-                    count: blocks.len(),
-                });
-            }
-            blocks
-                .into_iter()
-                .next()
-                .map(|block| (block.chain, "embedded"))
+        Placement::Embedded { .. } => embedded.map(|block| (block.chain, "embedded")),
+        Placement::Sidecar { .. } if embedded.is_some() => {
+            return Err(SealError::EmbeddedSealPresent {
+                path: input.to_path_buf(),
+            })
         }
         Placement::Sidecar { path } => match std::fs::read(path) {
             Ok(bytes) => Some((bytes, "sidecar")),

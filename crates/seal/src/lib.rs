@@ -106,6 +106,16 @@ pub enum SealError {
         /// `embedded` or `sidecar`.
         source_kind: &'static str,
     },
+    /// A sidecar was asked for, but the file carries an embedded seal (which verifiers use
+    /// instead of any sidecar).
+    #[error(
+        "{path} carries an embedded seal, which verifiers use instead of a sidecar; add to its \
+         chain with --append (without --sidecar)"
+    )]
+    EmbeddedSealPresent {
+        /// The file.
+        path: std::path::PathBuf,
+    },
     /// Adding to a chain was asked for, but the file has no seal.
     #[error("{path} has no seal to add to")]
     NotSealed {

@@ -1056,3 +1056,43 @@ fn a_large_deflated_file_is_streamed() {
     assert_eq!(blocks[0].chain, b"deflated chain");
     assert_eq!(blocks[0].offset_base, OffsetBase::InflatedDataSet);
 }
+
+/// GDCM ends the raw deflate stream of Deflated Explicit VR Little Endian files with a
+/// gzip-style trailer (CRC-32 and length of the inflated data): accepted when it matches.
+#[test]
+fn a_matching_gzip_trailer_after_the_deflate_stream_is_accepted() {
+    let file = Fixture::ct_slice(4)
+        .encode(
+            Encoding::DeflatedExplicitVrLittleEndian,
+            &EncodeOptions::default(),
+        )
+        .unwrap();
+    let start = data_set_start(&file);
+    let mut inflated = Vec::new();
+    let mut decoder = flate2::read::DeflateDecoder::new(&file[start..]);
+    decoder.read_to_end(&mut inflated).unwrap();
+    let stream_len = decoder.total_in() as usize;
+    let mut crc = flate2::Crc::new();
+    crc.update(&inflated);
+    let trailer = [
+        crc.sum().to_le_bytes(),
+        (inflated.len() as u32).to_le_bytes(),
+    ]
+    .concat();
+    let with_trailer = [&file[..start + stream_len], &trailer[..]].concat();
+    assert!(find_seal_blocks(&mut Cursor::new(&with_trailer))
+        .unwrap()
+        .is_empty());
+    let (sealed, _) = seal(&with_trailer, &chain(41, 3));
+    assert_eq!(
+        find_seal_blocks(&mut Cursor::new(&sealed)).unwrap().len(),
+        1
+    );
+
+    let mut wrong = trailer.clone();
+    wrong[0] ^= 1;
+    let with_wrong = [&file[..start + stream_len], &wrong[..]].concat();
+    assert!(find_seal_blocks(&mut Cursor::new(&with_wrong)).is_err());
+    let too_long = [&with_trailer[..], &[0u8, 0][..]].concat();
+    assert!(find_seal_blocks(&mut Cursor::new(&too_long)).is_err());
+}

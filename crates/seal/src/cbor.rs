@@ -64,26 +64,37 @@ fn canonical(value: &Value) -> Result<Value, SealError> {
 
 /// Decodes exactly one deterministically encoded data item occupying all of `bytes`.
 pub(crate) fn decode(bytes: &[u8], what: &'static str) -> Result<Value, SealError> {
+    let (value, rest) = decode_prefix(bytes, what)?;
+    if !rest.is_empty() {
+        return Err(SealError::Malformed {
+            what,
+            reason: format!("{} trailing bytes after the CBOR item", rest.len()),
+        });
+    }
+    Ok(value)
+}
+
+/// Decodes one deterministically encoded data item at the start of `bytes` and returns it
+/// with the bytes that follow it.
+pub(crate) fn decode_prefix<'a>(
+    bytes: &'a [u8],
+    what: &'static str,
+) -> Result<(Value, &'a [u8]), SealError> {
     let malformed = |reason: String| SealError::Malformed { what, reason };
     check_depth(bytes).map_err(|reason| malformed(reason.into()))?;
     let mut rest = bytes;
     let value: Value = ciborium::de::from_reader(&mut rest)
         .map_err(|e| malformed(format!("not valid CBOR: {e}")))?;
-    if !rest.is_empty() {
-        return Err(malformed(format!(
-            "{} trailing bytes after the CBOR item",
-            rest.len()
-        )));
-    }
+    let item = &bytes[..bytes.len() - rest.len()];
     let again = encode(&value).map_err(|e| malformed(e.to_string()))?;
-    if again != bytes {
+    if again != item {
         return Err(malformed(
             "not deterministically encoded CBOR (RFC 8949 §4.2.1: sorted keys, shortest forms, \
              definite lengths)"
                 .into(),
         ));
     }
-    Ok(value)
+    Ok((value, rest))
 }
 
 /// Refuses input nested deeper than the seal formats ever are, before a recursive decoder

@@ -150,11 +150,18 @@ impl SealChain {
     /// `Malformed`, `UnsupportedVersion`.
     pub fn from_cbor(bytes: &[u8]) -> Result<SealChain, SealError> {
         const WHAT: &str = "seal chain";
-        let item = match bytes.split_last() {
-            Some((0, rest)) if rest.len() % 2 == 1 && ends_cleanly(rest) => rest,
-            _ => bytes,
-        };
-        let value = cbor::decode(item, WHAT)?;
+        let (value, rest) = cbor::decode_prefix(bytes, WHAT)?;
+        let item_len = bytes.len() - rest.len();
+        match rest {
+            [] => {}
+            [0] if item_len % 2 == 1 => {}
+            _ => {
+                return Err(SealError::Malformed {
+                    what: WHAT,
+                    reason: format!("{} trailing bytes after the CBOR item", rest.len()),
+                })
+            }
+        }
         let mut map = MapReader::new(&value, WHAT)?;
         let format = map.text("format")?;
         if format != CHAIN_FORMAT {
@@ -184,9 +191,32 @@ impl SealChain {
     }
 }
 
-/// Whether `bytes` decodes as one complete CBOR item (used to tell an OB pad from a
-/// truncated or extended chain).
-fn ends_cleanly(bytes: &[u8]) -> bool {
-    let mut rest = bytes;
-    ciborium::de::from_reader::<Value, _>(&mut rest).is_ok() && rest.is_empty()
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn one_pad_byte_is_accepted_only_after_an_odd_length_chain() {
+        let mut chain = SealChain {
+            seals: vec![SealRecord {
+                envelope: vec![1, 2, 3],
+                salts: Vec::new(),
+                tiles: Vec::new(),
+            }],
+        };
+        let odd = chain.to_cbor().unwrap();
+        assert_eq!(odd.len() % 2, 1);
+        assert_eq!(
+            SealChain::from_cbor(&[&odd[..], &[0]].concat()).unwrap(),
+            chain
+        );
+        assert!(SealChain::from_cbor(&[&odd[..], &[0, 0]].concat()).is_err());
+        assert!(SealChain::from_cbor(&[&odd[..], &[1]].concat()).is_err());
+        chain.seals[0].envelope.push(4);
+        let even = chain.to_cbor().unwrap();
+        assert_eq!(even.len() % 2, 0);
+        assert_eq!(SealChain::from_cbor(&even).unwrap(), chain);
+        assert!(SealChain::from_cbor(&[&even[..], &[0]].concat()).is_err());
+    }
 }

@@ -93,38 +93,26 @@ pub fn read_chain(
     file: &mut File,
     sidecar: Option<&Path>,
 ) -> Result<Option<FoundChain>, SealError> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(|source| SealError::Io {
-            path: PathBuf::from("<input>"),
-            source,
-        })?;
-    let blocks = embed::find_seal_blocks(file)?;
-    match blocks.len() {
-        0 => {}
-        1 => {
-            let block = &blocks[0];
-            // B7: elements of the block other than the chain would sit outside every seal.
-            let chain = if block.is_well_formed() {
-                SealChain::from_cbor(&block.chain).map_err(|e| e.to_string())
-            } else {
-                Err(format!(
-                    "the seal block ({:04X},{:02X}xx) holds {} instead of exactly one chain \
-                     element",
-                    block.group,
-                    block.block,
-                    if block.chain_element.is_none() {
-                        "no chain element".to_string()
-                    } else {
-                        format!("{} other element(s)", block.extra_elements.len())
-                    }
-                ))
-            };
-            return Ok(Some(FoundChain {
-                source: SealSource::Embedded,
-                chain,
-            }));
-        }
-        count => return Err(SealError::SeveralBlocks { count }),
+    if let Some(block) = embedded_block(file, Path::new("<input>"))? {
+        // B7: elements of the block other than the chain would sit outside every seal.
+        let chain = if block.is_well_formed() {
+            SealChain::from_cbor(&block.chain).map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "the seal block ({:04X},{:02X}xx) holds {} instead of exactly one chain element",
+                block.group,
+                block.block,
+                if block.chain_element.is_none() {
+                    "no chain element".to_string()
+                } else {
+                    format!("{} other element(s)", block.extra_elements.len())
+                }
+            ))
+        };
+        return Ok(Some(FoundChain {
+            source: SealSource::Embedded,
+            chain,
+        }));
     }
     let Some(sidecar) = sidecar else {
         return Ok(None);
@@ -140,6 +128,22 @@ pub fn read_chain(
             source,
         }),
     }
+}
+
+/// The file's one seal block, if it has one (spec B5: more than one is an error).
+fn embedded_block(file: &mut File, path: &Path) -> Result<Option<embed::SealBlock>, SealError> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| SealError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let mut blocks = embed::find_seal_blocks(file)?;
+    if blocks.len() > 1 {
+        return Err(SealError::SeveralBlocks {
+            count: blocks.len(),
+        });
+    }
+    Ok(blocks.pop())
 }
 
 /// Seals the DICOM file at `input` with `key` and writes the result as `placement` says.
@@ -175,14 +179,7 @@ pub fn seal_file(
     // The embedded block is looked for in every case: a sidecar next to an embedded seal would
     // be ignored by verifiers (spec §6.2), and a file whose data set cannot be walked cannot
     // be verified, so it is not sealed either way.
-    file.seek(SeekFrom::Start(0)).map_err(io(input))?;
-    let blocks = embed::find_seal_blocks(&mut file)?;
-    if blocks.len() > 1 {
-        return Err(SealError::SeveralBlocks {
-            count: blocks.len(),
-        });
-    }
-    let embedded = blocks.into_iter().next();
+    let embedded = embedded_block(&mut file, input)?;
     let existing = match placement {
         Placement::Embedded { .. } => embedded.map(|block| (block.chain, "embedded")),
         Placement::Sidecar { .. } if embedded.is_some() => {

@@ -1,11 +1,11 @@
-//! Strict base64 (RFC 4648 §4: standard alphabet, `=` padding required) for the
-//! `public_key` field of the trust store. Decoding accepts exactly what encoding produces:
+//! Strict base64 (RFC 4648 §4: standard alphabet, `=` padding required), for PEM bodies and
+//! the `public_key` field of the trust store. Decoding accepts exactly what encoding produces:
 //! no whitespace, no missing or extra padding, no non-zero bits after the last byte.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Encodes `bytes` with padding.
-pub(crate) fn encode(bytes: &[u8]) -> String {
+pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b0 = chunk.first().copied().unwrap_or(0);
@@ -37,7 +37,10 @@ fn value(c: u8) -> Option<u32> {
 }
 
 /// Decodes canonical padded base64; `Err` says what is wrong.
-pub(crate) fn decode(text: &str) -> Result<Vec<u8>, &'static str> {
+///
+/// # Errors
+/// The first rule the text breaks.
+pub fn decode(text: &str) -> Result<Vec<u8>, &'static str> {
     let bytes = text.as_bytes();
     if bytes.len() % 4 != 0 {
         return Err("length is not a multiple of 4 (padding is required)");

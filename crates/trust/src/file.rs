@@ -11,7 +11,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::times::parse_stored_time;
-use crate::{base64, format_time, Role, TrustError, TrustStore, TrustedKey, TRUST_STORE_VERSION};
+use scanseal_keys::base64;
+
+use crate::{format_time, Role, TrustError, TrustStore, TrustedKey, TRUST_STORE_VERSION};
 
 /// The first line of every file scanseal writes.
 pub(crate) const HEADER: &str = "# scanseal trust store (spec/keys-and-trust.md)\n";

@@ -37,7 +37,6 @@ use std::str::FromStr;
 use scanseal_keys::{KeyId, PublicKey};
 use time::OffsetDateTime;
 
-mod base64;
 mod file;
 mod times;
 

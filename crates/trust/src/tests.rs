@@ -247,8 +247,8 @@ fn public_key_must_be_strict_base64_of_an_ed25519_spki() {
         format!("{b64}\n"),
         format!(" {b64}"),
         "MCowBQYDK2VwAyEA".to_string(),
-        base64::encode(&der),
-        base64::encode(&SigningKey::from_seed(&[1; 32]).to_pem().as_bytes()[..48]),
+        scanseal_keys::base64::encode(&der),
+        scanseal_keys::base64::encode(&SigningKey::from_seed(&[1; 32]).to_pem().as_bytes()[..48]),
     ] {
         let text = format!(
             "version = 1\n{}",

@@ -419,12 +419,14 @@ const TIME_FORMAT: &[time::format_description::FormatItem<'static>] =
 /// # Errors
 /// `Malformed` for a year outside 0000–9999.
 pub fn format_time(at: OffsetDateTime) -> Result<String, SealError> {
-    at.to_offset(time::UtcOffset::UTC)
+    let malformed = |reason: String| SealError::Malformed {
+        what: "time",
+        reason,
+    };
+    at.checked_to_offset(time::UtcOffset::UTC)
+        .ok_or_else(|| malformed("not representable in UTC".into()))?
         .format(TIME_FORMAT)
-        .map_err(|e| SealError::Malformed {
-            what: "time",
-            reason: e.to_string(),
-        })
+        .map_err(|e| malformed(e.to_string()))
 }
 
 /// Parses the manifest's time form exactly (UTC, whole seconds, `Z`).
@@ -442,6 +444,7 @@ pub fn parse_time(text: &str) -> Result<OffsetDateTime, SealError> {
 
 /// Truncates to whole seconds in UTC, the precision a manifest records.
 pub fn whole_seconds(at: OffsetDateTime) -> OffsetDateTime {
-    let utc = at.to_offset(time::UtcOffset::UTC);
-    utc.replace_nanosecond(0).unwrap_or(utc)
+    at.checked_to_offset(time::UtcOffset::UTC)
+        .unwrap_or(at)
+        .truncate_to_second()
 }

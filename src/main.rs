@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod digest;
 mod inspect_cmd;
 mod keygen_cmd;
+mod ledger_cmd;
 mod sign_cmd;
 mod trust_cmd;
 mod verify_cmd;
@@ -41,6 +42,11 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Show a file's seal chain in human form.
     Inspect(inspect_cmd::InspectArgs),
+    /// The ledger of seals: init, checkpoint, prove, verify, info.
+    Ledger(ledger_cmd::LedgerArgs),
+    /// Check offline proofs (.tlog-proof) that entries are in a ledger: VERIFIED or INVALID
+    /// per proof. Exit 0 when all verify.
+    VerifyProof(ledger_cmd::VerifyProofArgs),
 }
 
 #[derive(clap::Args)]
@@ -73,6 +79,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(&args),
         Command::Inspect(args) => inspect_cmd::run(&args),
+        Command::Ledger(args) => ledger_cmd::run(&args),
+        Command::VerifyProof(args) => ledger_cmd::verify_proof(&args),
     };
     match outcome {
         Ok(code) => code,

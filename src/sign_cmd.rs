@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use scanseal_keys::SigningKey;
-use scanseal_seal::{seal_file, sidecar_path, Claims, Placement, SealOptions};
+use scanseal_ledger::{instance_key, sop_instance_uid, Ledger, NewEntry};
+use scanseal_seal::{seal_file_with, sidecar_path, Claims, Placement, SealOptions};
 
 use crate::walk;
 
@@ -36,6 +37,10 @@ pub struct SignArgs {
     /// Signer claim: the operator's identifier (no patient data).
     #[arg(long, value_name = "ID")]
     operator_id: Option<String>,
+    /// Record each seal in this ledger (see `scanseal ledger init`); a file is reported
+    /// SEALED only once its entry is committed.
+    #[arg(long, value_name = "DB")]
+    ledger: Option<PathBuf>,
     /// DICOM files or directories (recursed).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -51,6 +56,10 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
         }
     }
     let key = SigningKey::load(&args.key)?;
+    let mut ledger = match &args.ledger {
+        Some(path) => Some(Ledger::open(path)?),
+        None => None,
+    };
     let options = SealOptions {
         claims: Claims {
             device_id: args.device_id.clone(),
@@ -95,7 +104,26 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
                     .with_context(|| format!("cannot create {}", parent.display()))?;
             }
         }
-        match seal_file(&input.path, &placement, &key, &options) {
+        let mut recorded = None;
+        let result = seal_file_with(
+            &input.path,
+            &placement,
+            &key,
+            &options,
+            |record, canonical| {
+                if let Some(ledger) = ledger.as_mut() {
+                    let uid = sop_instance_uid(canonical);
+                    let entry = NewEntry::for_seal(record, instance_key(uid.as_deref()))?;
+                    recorded = Some(ledger.append(&entry)?.seq);
+                }
+                Ok::<(), anyhow::Error>(())
+            },
+        );
+        let in_ledger = match recorded {
+            Some(seq) => format!(", ledger entry #{seq}"),
+            None => String::new(),
+        };
+        match result {
             Ok(outcome) => {
                 sealed += 1;
                 let chain = if outcome.chain_length > 1 {
@@ -104,7 +132,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
                     String::new()
                 };
                 println!(
-                    "SEALED {} -> {} (key {}{chain})",
+                    "SEALED {} -> {} (key {}{chain}{in_ledger})",
                     input.path.display(),
                     outcome.written.display(),
                     key.key_id()
@@ -112,7 +140,13 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
             }
             Err(error) => {
                 failed += 1;
-                println!("ERROR {}: {error}", input.path.display());
+                let note = match recorded {
+                    Some(seq) => format!(
+                        " (the seal was recorded as ledger entry #{seq} but the file was not written)"
+                    ),
+                    None => String::new(),
+                };
+                println!("ERROR {}: {error:#}{note}", input.path.display());
             }
         }
     }

@@ -24,6 +24,11 @@ pub struct VerifyArgs {
     /// Look for sidecars (FILE.seal) in DIR instead of next to each file.
     #[arg(long, value_name = "DIR")]
     sidecar_dir: Option<PathBuf>,
+    /// Also look each file up in this ledger: a sealed file's seal must be recorded; a file
+    /// without a seal is matched by SOP Instance UID or pixels (ALTERED if its pixels differ
+    /// from what was sealed).
+    #[arg(long, value_name = "DB")]
+    ledger: Option<PathBuf>,
     /// DICOM files or directories (recursed).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -32,8 +37,13 @@ pub struct VerifyArgs {
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let trust = TrustStore::load(&args.trust)
         .with_context(|| format!("cannot use trust store {}", args.trust.display()))?;
+    let ledger = match &args.ledger {
+        Some(path) => Some(scanseal_ledger::Ledger::open_read_only(path)?),
+        None => None,
+    };
     let options = VerifyOptions {
         sidecar_dir: args.sidecar_dir.clone(),
+        ledger: ledger.as_ref(),
     };
     let mut stdout = std::io::stdout().lock();
     let mut all_pass = true;

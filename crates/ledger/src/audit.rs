@@ -130,11 +130,18 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
     let mut targets: BTreeMap<u64, Vec<(Target, Hash)>> = BTreeMap::new();
     let mut stored_good = vec![false; stored.len()];
     for (i, checkpoint) in stored.iter().enumerate() {
-        let label = format!("stored checkpoint {} (size {})", checkpoint.id, checkpoint.size);
+        let label = format!(
+            "stored checkpoint {} (size {})",
+            checkpoint.id, checkpoint.size
+        );
         let note = match &checkpoint.note {
             Ok(note) => note,
             Err(reason) => {
-                problem(ProblemKind::StoredCheckpoint, None, format!("{label}: {reason}"));
+                problem(
+                    ProblemKind::StoredCheckpoint,
+                    None,
+                    format!("{label}: {reason}"),
+                );
                 continue;
             }
         };
@@ -192,7 +199,11 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
                 "the signature of checkpoint {label} was not checked: no trust store given and no ledger key recorded"
             ));
         } else if let Err(e) = note.verify(keys) {
-            problem(ProblemKind::ExternalCheckpoint, None, format!("checkpoint {label}: {e}"));
+            problem(
+                ProblemKind::ExternalCheckpoint,
+                None,
+                format!("checkpoint {label}: {e}"),
+            );
             continue;
         }
         if note.checkpoint.size > size {
@@ -235,16 +246,17 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
     let mut rows = entry_statement.query([]).map_err(db(&path))?;
     let mut builder = TreeBuilder::new();
     let mut mismatched_roots: Vec<(Target, u64, Hash, Hash)> = Vec::new();
-    let mut compare_roots = |builder: &TreeBuilder, targets: &mut BTreeMap<u64, Vec<(Target, Hash)>>| {
-        if let Some(list) = targets.remove(&builder.size()) {
-            let root = builder.root();
-            for (target, expected) in list {
-                if expected != root {
-                    mismatched_roots.push((target, builder.size(), expected, root));
+    let mut compare_roots =
+        |builder: &TreeBuilder, targets: &mut BTreeMap<u64, Vec<(Target, Hash)>>| {
+            if let Some(list) = targets.remove(&builder.size()) {
+                let root = builder.root();
+                for (target, expected) in list {
+                    if expected != root {
+                        mismatched_roots.push((target, builder.size(), expected, root));
+                    }
                 }
             }
-        }
-    };
+        };
     let mut complete = true;
     'entries: loop {
         compare_roots(&builder, &mut targets);
@@ -269,7 +281,10 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
             problem(
                 ProblemKind::Entry,
                 Some(expected),
-                format!("entry #{expected} is missing (the next row is #{})", entry.seq),
+                format!(
+                    "entry #{expected} is missing (the next row is #{})",
+                    entry.seq
+                ),
             );
             complete = false;
             break;
@@ -277,7 +292,11 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
         let leaf = match entry.leaf_hash() {
             Ok(leaf) => leaf,
             Err(e) => {
-                problem(ProblemKind::Entry, Some(expected), format!("entry #{expected}: {e}"));
+                problem(
+                    ProblemKind::Entry,
+                    Some(expected),
+                    format!("entry #{expected}: {e}"),
+                );
                 complete = false;
                 break;
             }
@@ -285,7 +304,11 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
         let completed = match builder.push(leaf) {
             Ok(completed) => completed,
             Err(e) => {
-                problem(ProblemKind::Entry, Some(expected), format!("entry #{expected}: {e}"));
+                problem(
+                    ProblemKind::Entry,
+                    Some(expected),
+                    format!("entry #{expected}: {e}"),
+                );
                 complete = false;
                 break;
             }
@@ -324,7 +347,11 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
                 _ => format!("the stored tree node over entries #{first}..#{last} is missing"),
             };
             problem(
-                if level == 0 { ProblemKind::Entry } else { ProblemKind::Node },
+                if level == 0 {
+                    ProblemKind::Entry
+                } else {
+                    ProblemKind::Node
+                },
                 Some(first),
                 message,
             );
@@ -389,7 +416,10 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
                     problem(
                         ProblemKind::StoredCheckpoint,
                         None,
-                        format!("stored checkpoint {}: not consistent with the tree: {e}", checkpoint.id),
+                        format!(
+                            "stored checkpoint {}: not consistent with the tree: {e}",
+                            checkpoint.id
+                        ),
                     );
                     stored_good[i] = false;
                 }

@@ -132,12 +132,11 @@ impl Entry {
     /// # Errors
     /// `Malformed` for a recorded time outside years 0000–9999.
     pub fn encode(&self) -> Result<Vec<u8>, LedgerError> {
-        let recorded = scanseal_seal::format_time(self.recorded).map_err(|e| {
-            LedgerError::Malformed {
+        let recorded =
+            scanseal_seal::format_time(self.recorded).map_err(|e| LedgerError::Malformed {
                 what: "entry",
                 reason: format!("recorded time: {e}"),
-            }
-        })?;
+            })?;
         let c = &self.content;
         let mut out = Vec::with_capacity(320);
         // Keys in deterministic order: by encoded length, then bytewise.
@@ -170,7 +169,10 @@ impl Entry {
         text(&mut out, "recorded");
         text(&mut out, &recorded);
         text(&mut out, "predecessor");
-        bytes(&mut out, c.predecessor.as_ref().map_or(&[][..], |d| &d.0[..]));
+        bytes(
+            &mut out,
+            c.predecessor.as_ref().map_or(&[][..], |d| &d.0[..]),
+        );
         Ok(out)
     }
 
@@ -194,8 +196,8 @@ impl Entry {
         if encoded.len() > 4096 {
             return Err(malformed(format!("{} bytes is too long", encoded.len())));
         }
-        let value: Value = ciborium::de::from_reader(encoded)
-            .map_err(|e| malformed(format!("not CBOR: {e}")))?;
+        let value: Value =
+            ciborium::de::from_reader(encoded).map_err(|e| malformed(format!("not CBOR: {e}")))?;
         let Value::Map(fields) = value else {
             return Err(malformed("not a CBOR map".into()));
         };
@@ -241,7 +243,9 @@ impl Entry {
             )));
         }
         let seq = match need(seq, "seq")? {
-            Value::Integer(i) => u64::try_from(*i).map_err(|_| malformed("seq is negative".into()))?,
+            Value::Integer(i) => {
+                u64::try_from(*i).map_err(|_| malformed("seq is negative".into()))?
+            }
             _ => return Err(malformed("seq is not an unsigned integer".into())),
         };
         let kind_text = as_text(need(kind, "kind")?, "kind").map_err(malformed)?;
@@ -260,19 +264,29 @@ impl Entry {
                         Value::Text(k) if k == "tile_size" && tile_size.is_none() => {
                             tile_size = Some(item)
                         }
-                        _ => return Err(malformed("pixels has an unknown or repeated field".into())),
+                        _ => {
+                            return Err(malformed("pixels has an unknown or repeated field".into()))
+                        }
                     }
                 }
-                let mode_text = as_text(need(mode, "pixels.mode")?, "pixels.mode").map_err(malformed)?;
+                let mode_text =
+                    as_text(need(mode, "pixels.mode")?, "pixels.mode").map_err(malformed)?;
                 let mode = match PixelMode::from_name(mode_text) {
                     Some(mode) if mode != PixelMode::None => mode,
                     _ => return Err(malformed(format!("unknown pixel mode {mode_text:?}"))),
                 };
-                let digest = Digest(as_array::<32>(need(digest, "pixels.digest")?, "pixels.digest").map_err(malformed)?);
+                let digest = Digest(
+                    as_array::<32>(need(digest, "pixels.digest")?, "pixels.digest")
+                        .map_err(malformed)?,
+                );
                 let tile_size = match need(tile_size, "pixels.tile_size")? {
                     Value::Integer(i) => u32::try_from(*i)
                         .map_err(|_| malformed("pixels.tile_size is out of range".into()))?,
-                    _ => return Err(malformed("pixels.tile_size is not an unsigned integer".into())),
+                    _ => {
+                        return Err(malformed(
+                            "pixels.tile_size is not an unsigned integer".into(),
+                        ))
+                    }
                 };
                 Some(PixelRecord {
                     mode,
@@ -283,15 +297,21 @@ impl Entry {
             _ => return Err(malformed("pixels is neither null nor a map".into())),
         };
         let signer = KeyId(as_array::<16>(need(signer, "signer")?, "signer").map_err(malformed)?);
-        let envelope = Digest(as_array::<32>(need(envelope, "envelope")?, "envelope").map_err(malformed)?);
-        let instance = Digest(as_array::<32>(need(instance, "instance")?, "instance").map_err(malformed)?);
+        let envelope =
+            Digest(as_array::<32>(need(envelope, "envelope")?, "envelope").map_err(malformed)?);
+        let instance =
+            Digest(as_array::<32>(need(instance, "instance")?, "instance").map_err(malformed)?);
         let recorded_text = as_text(need(recorded, "recorded")?, "recorded").map_err(malformed)?;
         let recorded = scanseal_seal::parse_time(recorded_text).map_err(|_| {
-            malformed(format!("recorded time {recorded_text:?} is not YYYY-MM-DDTHH:MM:SSZ"))
+            malformed(format!(
+                "recorded time {recorded_text:?} is not YYYY-MM-DDTHH:MM:SSZ"
+            ))
         })?;
         let predecessor = match need(predecessor, "predecessor")? {
             Value::Bytes(b) if b.is_empty() => None,
-            other => Some(Digest(as_array::<32>(other, "predecessor").map_err(malformed)?)),
+            other => Some(Digest(
+                as_array::<32>(other, "predecessor").map_err(malformed)?,
+            )),
         };
         let entry = Entry {
             seq,
@@ -410,7 +430,16 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_and_matches_a_generic_deterministic_encoder() {
-        for seq in [0u64, 23, 24, 255, 256, 65_535, 65_536, u64::from(u32::MAX) + 1] {
+        for seq in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX) + 1,
+        ] {
             let mut entry = sample(seq);
             if seq % 2 == 0 {
                 entry.content.pixels = None;
@@ -422,7 +451,9 @@ mod tests {
             // ciborium writes shortest heads; sorting the map by encoded key gives the
             // deterministic form, which must equal the hand-written encoder.
             let value: Value = ciborium::de::from_reader(encoded.as_slice()).unwrap();
-            let Value::Map(mut fields) = value else { panic!() };
+            let Value::Map(mut fields) = value else {
+                panic!()
+            };
             let key_bytes = |v: &Value| {
                 let mut out = Vec::new();
                 ciborium::ser::into_writer(v, &mut out).unwrap();
@@ -463,7 +494,10 @@ mod tests {
     fn instance_key_is_domain_separated() {
         let key = instance_key(Some("1.2.3"));
         assert_ne!(key, Digest::of(&[b"1.2.3"]));
-        assert_eq!(key, Digest::of(&[b"scanseal-ledger-v1 sop-instance-uid\x001.2.3"]));
+        assert_eq!(
+            key,
+            Digest::of(&[b"scanseal-ledger-v1 sop-instance-uid\x001.2.3"])
+        );
         assert_ne!(instance_key(None), instance_key(Some("1")));
     }
 }

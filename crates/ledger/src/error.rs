@@ -23,7 +23,10 @@ pub enum LedgerError {
     Missing { path: PathBuf },
     /// An origin that cannot be a checkpoint origin / signed-note key name.
     #[error("invalid ledger origin {origin:?}: {reason}")]
-    InvalidOrigin { origin: String, reason: &'static str },
+    InvalidOrigin {
+        origin: String,
+        reason: &'static str,
+    },
     /// An entry encoding, checkpoint, note or proof that does not follow spec/ledger.md.
     #[error("malformed {what}: {reason}")]
     Malformed { what: &'static str, reason: String },

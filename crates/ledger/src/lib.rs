@@ -29,6 +29,8 @@ pub use entry::{
     instance_key, sop_instance_uid, Entry, EntryKind, NewEntry, PixelRecord, ENTRY_FORMAT,
 };
 pub use error::LedgerError;
-pub use note::{note_key_hash, validate_origin, verifier_key, Checkpoint, NoteSignature, SignedCheckpoint};
+pub use note::{
+    note_key_hash, validate_origin, verifier_key, Checkpoint, NoteSignature, SignedCheckpoint,
+};
 pub use proof::{EntryProof, VerifiedProof, MAX_PROOF_BYTES, PROOF_HEADER};
 pub use store::{default_origin, Ledger, StoredCheckpoint, APPLICATION_ID, SCHEMA_VERSION};

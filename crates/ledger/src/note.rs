@@ -29,7 +29,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// The note text: origin, size and base64 root, one per line.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, base64::encode(&self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            base64::encode(&self.root)
+        )
     }
 
     /// Parses the note text strictly (no extension lines).
@@ -204,17 +209,17 @@ impl SignedCheckpoint {
             if signatures.len() == MAX_SIGNATURES {
                 return Err(malformed(format!("more than {MAX_SIGNATURES} signatures")));
             }
-            let rest = line
-                .strip_prefix("\u{2014} ")
-                .ok_or_else(|| malformed(format!("signature line {line:?} does not start with '— '")))?;
+            let rest = line.strip_prefix("\u{2014} ").ok_or_else(|| {
+                malformed(format!("signature line {line:?} does not start with '— '"))
+            })?;
             let (name, blob) = rest
                 .split_once(' ')
                 .ok_or_else(|| malformed(format!("signature line {line:?} has no signature")))?;
             if name.is_empty() || name.contains('+') || name.chars().any(char::is_whitespace) {
                 return Err(malformed(format!("key name {name:?} is not allowed")));
             }
-            let blob = base64::decode(blob)
-                .map_err(|e| malformed(format!("signature of {name}: {e}")))?;
+            let blob =
+                base64::decode(blob).map_err(|e| malformed(format!("signature of {name}: {e}")))?;
             if blob.len() < 5 {
                 return Err(malformed(format!("signature of {name} is too short")));
             }
@@ -309,7 +314,12 @@ mod tests {
         assert!(signed.text.contains("\n\n\u{2014} example.org/ledger "));
         let parsed = SignedCheckpoint::parse(&signed.text).unwrap();
         assert_eq!(parsed, signed);
-        assert_eq!(parsed.verify(&[key(2).public_key(), key(1).public_key()]).unwrap(), 1);
+        assert_eq!(
+            parsed
+                .verify(&[key(2).public_key(), key(1).public_key()])
+                .unwrap(),
+            1
+        );
         assert!(parsed.verify(&[key(2).public_key()]).is_err());
         assert!(parsed.verify(&[]).is_err());
     }
@@ -327,7 +337,9 @@ mod tests {
             signed.text.replacen("\n\n", "\n", 1),
             signed.text.trim_end().to_string(),
             signed.text.replace('\u{2014}', "-"),
-            signed.text.replacen("example.org/ledger\n", "exa mple\n", 1),
+            signed
+                .text
+                .replacen("example.org/ledger\n", "exa mple\n", 1),
             format!("{}\u{7}", signed.text),
             String::new(),
         ] {

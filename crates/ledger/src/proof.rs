@@ -93,12 +93,16 @@ impl EntryProof {
         let mut path = Vec::new();
         for line in lines {
             if path.len() == MAX_PROOF_HASHES {
-                return Err(malformed(format!("more than {MAX_PROOF_HASHES} proof hashes")));
+                return Err(malformed(format!(
+                    "more than {MAX_PROOF_HASHES} proof hashes"
+                )));
             }
             let hash = base64::decode(line)
                 .ok()
                 .and_then(|b| Hash::try_from(b.as_slice()).ok())
-                .ok_or_else(|| malformed(format!("proof line {line:?} is not 32 bytes of base64")))?;
+                .ok_or_else(|| {
+                    malformed(format!("proof line {line:?} is not 32 bytes of base64"))
+                })?;
             path.push(hash);
         }
         let checkpoint = SignedCheckpoint::parse(checkpoint)?;

@@ -142,9 +142,7 @@ impl Ledger {
         {
             let mut connection = Connection::open(temp.path()).map_err(db(temp.path()))?;
             connection
-                .pragma_update_and_check(None, "journal_mode", "WAL", |row| {
-                    row.get::<_, String>(0)
-                })
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
                 .map_err(db(path))?;
             let tx = connection.transaction().map_err(db(path))?;
             tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -340,10 +338,11 @@ impl Ledger {
     ) -> Result<Vec<Entry>, LedgerError> {
         let path = self.path.clone();
         let recorded = scanseal_seal::whole_seconds(recorded);
-        let recorded_text = scanseal_seal::format_time(recorded).map_err(|e| LedgerError::Malformed {
-            what: "entry",
-            reason: format!("recorded time: {e}"),
-        })?;
+        let recorded_text =
+            scanseal_seal::format_time(recorded).map_err(|e| LedgerError::Malformed {
+                what: "entry",
+                reason: format!("recorded time: {e}"),
+            })?;
         let tx = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -406,10 +405,11 @@ impl Ledger {
                             level,
                             index: index - 1,
                         })?;
-                    let left = Hash::try_from(left.as_slice()).map_err(|_| LedgerError::MissingNode {
-                        level,
-                        index: index - 1,
-                    })?;
+                    let left =
+                        Hash::try_from(left.as_slice()).map_err(|_| LedgerError::MissingNode {
+                            level,
+                            index: index - 1,
+                        })?;
                     hash = node_hash(&left, &hash);
                     index /= 2;
                     level += 1;
@@ -511,9 +511,17 @@ impl Ledger {
     ///
     /// # Errors
     /// `OutOfRange`, `Merkle` (bad sizes), `MissingNode`, `Database`.
-    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, LedgerError> {
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Vec<Hash>, LedgerError> {
         self.check_size("tree size", new_size)?;
-        generated(merkle::consistency_proof(&mut self.nodes(), old_size, new_size))
+        generated(merkle::consistency_proof(
+            &mut self.nodes(),
+            old_size,
+            new_size,
+        ))
     }
 
     fn check_size(&self, what: &'static str, value: u64) -> Result<(), LedgerError> {
@@ -539,7 +547,13 @@ impl Ledger {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db(&path))?;
         let size = size_of(&tx, &path)?;
-        let root = generated(merkle::root(&mut ConnectionNodes { connection: &tx, path: &path }, size))?;
+        let root = generated(merkle::root(
+            &mut ConnectionNodes {
+                connection: &tx,
+                path: &path,
+            },
+            size,
+        ))?;
         let signed = Checkpoint {
             origin: self.origin.clone(),
             size,
@@ -578,7 +592,10 @@ impl Ledger {
     /// `Database`.
     pub fn checkpoint_covering(&self, seq: u64) -> Result<Option<StoredCheckpoint>, LedgerError> {
         Ok(self
-            .query_checkpoints("WHERE size > ?1 ORDER BY size DESC, id DESC LIMIT 1", [to_sql_int(seq)?])?
+            .query_checkpoints(
+                "WHERE size > ?1 ORDER BY size DESC, id DESC LIMIT 1",
+                [to_sql_int(seq)?],
+            )?
             .pop())
     }
 
@@ -645,7 +662,11 @@ impl Ledger {
 
 /// Runs the migrations from `from` to [`SCHEMA_VERSION`] inside `tx`.
 fn migrate(tx: &rusqlite::Transaction<'_>, from: i64, path: &Path) -> Result<(), LedgerError> {
-    for (version, script) in MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(usize::MAX)) {
+    for (version, script) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(from).unwrap_or(usize::MAX))
+    {
         tx.execute_batch(script).map_err(db(path))?;
         tx.pragma_update(None, "user_version", version as i64 + 1)
             .map_err(db(path))?;
@@ -655,7 +676,9 @@ fn migrate(tx: &rusqlite::Transaction<'_>, from: i64, path: &Path) -> Result<(),
 
 fn size_of(connection: &Connection, path: &Path) -> Result<u64, LedgerError> {
     let next: i64 = connection
-        .query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", [], |row| row.get(0))
+        .query_row("SELECT COALESCE(MAX(seq) + 1, 0) FROM entries", [], |row| {
+            row.get(0)
+        })
         .map_err(db(path))?;
     u64::try_from(next).map_err(|_| LedgerError::CorruptEntry {
         seq: 0,

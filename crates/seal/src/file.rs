@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use scanseal_canon::{canonicalize, CanonOptions, DicomInstance};
+use scanseal_canon::{canonicalize, CanonOptions, Canonical, DicomInstance};
 use scanseal_keys::SigningKey;
 
 use crate::chain::{SealChain, SealRecord};
@@ -162,6 +162,52 @@ pub fn seal_file(
     key: &SigningKey,
     options: &SealOptions,
 ) -> Result<SealOutcome, SealError> {
+    seal_file_with(input, placement, key, options, |_, _| {
+        Ok::<(), SealError>(())
+    })
+}
+
+/// [`seal_file`] with a step between making the seal and putting it in place: the output is
+/// written and fsynced to a temporary file, then `before_commit` runs with the new seal and
+/// the canonical form it covers, and only if it succeeds is the output moved into place.
+/// This is how a ledger entry is committed before a seal is reported done: if the hook fails,
+/// nothing is written; if it succeeds, the only failure left is the final rename.
+///
+/// # Errors
+/// As [`seal_file`], or the hook's error.
+pub fn seal_file_with<E: From<SealError>>(
+    input: &Path,
+    placement: &Placement,
+    key: &SigningKey,
+    options: &SealOptions,
+    before_commit: impl FnOnce(&SealRecord, &Canonical) -> Result<(), E>,
+) -> Result<SealOutcome, E> {
+    // The hook's own error is kept aside; the placeholder error stands in for it inside
+    // `seal_with_hook` and never reaches the caller.
+    let mut hook_error = None;
+    let result = seal_with_hook(input, placement, key, options, |record, canonical| {
+        before_commit(record, canonical).map_err(|e| {
+            hook_error = Some(e);
+            SealError::Io {
+                path: input.to_path_buf(),
+                source: std::io::Error::other("the step before writing failed"),
+            }
+        })
+    });
+    match (result, hook_error) {
+        (_, Some(e)) => Err(e),
+        (Ok(outcome), None) => Ok(outcome),
+        (Err(e), None) => Err(e.into()),
+    }
+}
+
+fn seal_with_hook(
+    input: &Path,
+    placement: &Placement,
+    key: &SigningKey,
+    options: &SealOptions,
+    before_commit: impl FnOnce(&SealRecord, &Canonical) -> Result<(), SealError>,
+) -> Result<SealOutcome, SealError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SealError::Io { path, source }
@@ -216,22 +262,33 @@ pub fn seal_file(
     let record = seal_canonical(&canonical, key, options, chain.latest())?;
     chain.seals.push(record.clone());
     let encoded = chain.to_cbor()?;
+    let commit = || before_commit(&record, &canonical);
 
     let written = match placement {
         Placement::Embedded { output } => {
             let replace = same_file(input, output);
             file.seek(SeekFrom::Start(0)).map_err(io(input))?;
             let permissions = file.metadata().map_err(io(input))?.permissions();
-            atomic_write(output, replace, Some(permissions), |sink| {
-                embed::write_with_chain(&mut file, sink, &encoded)?;
-                Ok(())
-            })?;
+            atomic_write(
+                output,
+                replace,
+                Some(permissions),
+                |sink| {
+                    embed::write_with_chain(&mut file, sink, &encoded)?;
+                    Ok(())
+                },
+                commit,
+            )?;
             output.clone()
         }
         Placement::Sidecar { path } => {
-            atomic_write(path, options.append, None, |sink| {
-                sink.write_all(&encoded).map_err(io(path))
-            })?;
+            atomic_write(
+                path,
+                options.append,
+                None,
+                |sink| sink.write_all(&encoded).map_err(io(path)),
+                commit,
+            )?;
             path.clone()
         }
     };
@@ -249,13 +306,14 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Writes `target` through a temporary file in its directory: `fill`, fsync, then rename
-/// over `target` (`replace`) or link it into place only if `target` does not exist.
+/// Writes `target` through a temporary file in its directory: `fill`, fsync, `commit`, then
+/// rename over `target` (`replace`) or link it into place only if `target` does not exist.
 fn atomic_write(
     target: &Path,
     replace: bool,
     permissions: Option<std::fs::Permissions>,
     fill: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), SealError>,
+    commit: impl FnOnce() -> Result<(), SealError>,
 ) -> Result<(), SealError> {
     let io = |source| SealError::Io {
         path: target.to_path_buf(),
@@ -284,6 +342,12 @@ fn atomic_write(
         temp.as_file().set_permissions(permissions).map_err(io)?;
     }
     temp.as_file().sync_all().map_err(io)?;
+    if !replace && target.symlink_metadata().is_ok() {
+        return Err(SealError::OutputExists {
+            path: target.to_path_buf(),
+        });
+    }
+    commit()?;
     if replace {
         temp.persist(target).map_err(|e| io(e.error))?;
     } else {

@@ -46,7 +46,8 @@ mod vectors;
 pub use chain::{SealChain, SealRecord, CHAIN_FORMAT};
 pub use envelope::Envelope;
 pub use file::{
-    read_chain, seal_file, sidecar_path, FoundChain, Placement, SealOutcome, SealSource,
+    read_chain, seal_file, seal_file_with, sidecar_path, FoundChain, Placement, SealOutcome,
+    SealSource,
 };
 pub use manifest::{
     format_time, parse_time, whole_seconds, Action, Claims, Manifest, PixelManifest,

@@ -6,7 +6,12 @@
 //! findings behind it. A verdict is data, never an `Err`: an unreadable file is a report with
 //! verdict [`Verdict::Error`].
 //!
-//! It does **not** sign, write files, consult a ledger or render pictures.
+//! With [`VerifyOptions::ledger`] it also looks the file up in a ledger: a sealed file's seal
+//! must be recorded there; a file without a seal is matched by SOP Instance UID (then pixel
+//! digest), so a removed seal over altered pixels is `ALTERED`.
+//!
+//! It does **not** sign, write files, verify the ledger itself (`scanseal_ledger::audit`) or
+//! render pictures.
 //!
 //! ```no_run
 //! use scanseal_trust::TrustStore;
@@ -23,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod compare;
+mod ledger_check;
 mod report;
 
 use std::fs::File;
@@ -35,17 +41,22 @@ use scanseal_seal::{
 };
 use scanseal_trust::{Role, TrustDecision, TrustStore};
 
-pub use report::{AttributeRef, ChainLink, Finding, FrameChange, Report, Signer, TileRef, Verdict};
+pub use report::{
+    AttributeRef, ChainLink, Finding, FrameChange, LedgerCheck, LedgerEntryRef, Report, Signer,
+    TileRef, Verdict,
+};
 
 /// Options of [`verify_file`].
 #[derive(Debug, Clone, Default)]
-pub struct VerifyOptions {
+pub struct VerifyOptions<'a> {
     /// Look for sidecars (`FILE.seal`) in this directory instead of next to the file.
     pub sidecar_dir: Option<PathBuf>,
+    /// Also look the file up in this ledger.
+    pub ledger: Option<&'a scanseal_ledger::Ledger>,
 }
 
 /// Verifies the file at `path` against `trust`.
-pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions) -> Report {
+pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions<'_>) -> Report {
     let mut report = Report::new(path);
     let mut file = match File::open(path) {
         Ok(file) => file,
@@ -62,10 +73,14 @@ pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions) -> 
     let found = match read_chain(&mut file, Some(&sidecar)) {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return report.conclude(
+            let report = report.conclude(
                 Verdict::Unsigned,
                 "no seal: no scanseal block in the file and no sidecar".into(),
-            )
+            );
+            return match options.ledger {
+                Some(ledger) => ledger_check::unsealed(report, &instance, ledger, trust),
+                None => report,
+            };
         }
         Err(e @ SealError::SeveralBlocks { .. }) => {
             return report.conclude(Verdict::Invalid, e.to_string())
@@ -77,7 +92,13 @@ pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions) -> 
         report.sidecar = Some(path.display().to_string());
     }
     match found.chain {
-        Ok(chain) => verify_chain(report, &instance, &chain, trust),
+        Ok(chain) => {
+            let report = verify_chain(report, &instance, &chain, trust);
+            match options.ledger {
+                Some(ledger) => ledger_check::sealed(report, &chain, ledger, trust),
+                None => report,
+            }
+        }
         Err(reason) => report.conclude(Verdict::Invalid, format!("malformed seal: {reason}")),
     }
 }

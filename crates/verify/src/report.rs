@@ -278,6 +278,43 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// The seals, oldest first.
     pub chain: Vec<ChainLink>,
+    /// What the ledger says, when one was consulted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerCheck>,
+}
+
+/// The outcome of looking a file up in a ledger (spec/ledger.md; `verify --ledger`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerCheck {
+    /// `recorded` (the file's newest seal is in the ledger), `not-recorded` (it is not),
+    /// `pixels-match` (no seal; the pixels match an entry), `pixels-differ` (no seal; the
+    /// instance is in the ledger but its pixels differ), `not-comparable` (no seal; the
+    /// instance is in the ledger but its pixels cannot be compared), `not-found` (no seal and
+    /// nothing in the ledger), `error` (the ledger could not be read).
+    pub status: String,
+    /// How the entry was found: `envelope`, `instance` (SOP Instance UID) or `pixels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched_by: Option<String>,
+    /// The entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<LedgerEntryRef>,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+/// A ledger entry as a report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerEntryRef {
+    /// Sequence number (0-based).
+    pub seq: u64,
+    /// `acquired`, `countersigned` or `deidentified`.
+    pub kind: String,
+    /// When the ledger recorded it.
+    pub recorded: String,
+    /// The seal's signer.
+    pub signer: Signer,
+    /// SHA-256 of the seal envelope, hex.
+    pub envelope_sha256: String,
 }
 
 impl Report {
@@ -294,6 +331,7 @@ impl Report {
             attributes_checked: 0,
             findings: Vec::new(),
             chain: Vec::new(),
+            ledger: None,
         }
     }
 

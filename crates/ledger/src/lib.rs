@@ -23,6 +23,8 @@ pub mod merkle;
 mod note;
 mod proof;
 mod store;
+#[cfg(test)]
+mod vectors;
 
 pub use audit::{audit, Audit, AuditOptions, Problem, ProblemKind};
 pub use entry::{

@@ -54,7 +54,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 }
 
 /// A source of perfect-subtree hashes: `node(level, index)` is MTH of the 2^level leaves
-/// [index * 2^level, (index+1) * 2^level). Level 0 is the leaf hash itself.
+/// `[index * 2^level, (index+1) * 2^level)`. Level 0 is the leaf hash itself.
 ///
 /// Proof generation asks only for nodes that lie entirely inside the tree size it was
 /// given, so a source holding a larger tree serves proofs for any earlier size too.
@@ -127,7 +127,7 @@ impl MemoryTree {
             nodes.push(hash);
             // An even count means the new node is a right child whose parent is now complete.
             hash = match nodes.as_slice() {
-                [.., left, right] if nodes.len() % 2 == 0 => node_hash(left, right),
+                [.., left, right] if nodes.len() & 1 == 0 => node_hash(left, right),
                 _ => return,
             };
             level += 1;
@@ -150,7 +150,7 @@ impl MemoryTree {
         // tree; they join right to left, smallest first.
         self.levels
             .iter()
-            .filter(|nodes| nodes.len() % 2 == 1)
+            .filter(|nodes| nodes.len() & 1 == 1)
             .filter_map(|nodes| nodes.last())
             .fold(None, |acc, left| match acc {
                 None => Some(*left),
@@ -178,7 +178,7 @@ fn split_point(len: u64) -> u64 {
     1 << (63 - (len.saturating_sub(1) | 1).leading_zeros())
 }
 
-/// MTH(D[0:size]) from O(log size) source lookups (decompose size into perfect subtrees).
+/// `MTH(D[0:size])` from O(log size) source lookups (decompose size into perfect subtrees).
 pub fn root<S: NodeSource>(source: &mut S, size: u64) -> Result<Hash, GenerateError<S::Error>> {
     if size == 0 {
         return Ok(EMPTY_ROOT);
@@ -186,13 +186,12 @@ pub fn root<S: NodeSource>(source: &mut S, size: u64) -> Result<Hash, GenerateEr
     subtree_hash(source, 0, size)
 }
 
-/// MTH(D[start:end]) for any 0 <= start < end: perfect aligned ranges are one lookup,
+/// `MTH(D[start:end])` for any 0 <= start < end: perfect aligned ranges are one lookup,
 /// others split at the largest power of two smaller than the length, as RFC 9162 does.
 ///
 /// A range starting at 0, and every subtree a proof needs, costs one lookup per set bit
-/// of its length. A range that does not start on a multiple of a power of two at least
-/// its length has to be rebuilt from smaller nodes, down to single leaves in the worst
-/// case, because its internal pairing differs from the stored tree's.
+/// of its length. Other ranges, such as `1..5`, pair their leaves differently from the
+/// stored tree and are rebuilt from smaller nodes: up to `end - start` lookups.
 pub fn subtree_hash<S: NodeSource>(
     source: &mut S,
     start: u64,
@@ -215,7 +214,7 @@ pub fn subtree_hash<S: NodeSource>(
     Ok(node_hash(&left, &right))
 }
 
-/// The leaf ranges whose MTHs form PATH(index, D[0:size]), leaf first. Needs index < size.
+/// The leaf ranges whose MTHs form `PATH(index, D[0:size])`, leaf first. Needs index < size.
 fn path_ranges(index: u64, size: u64) -> Vec<(u64, u64)> {
     let mut ranges = Vec::new();
     // PATH's recursion, unrolled from the root down; the RFC lists siblings from the leaf
@@ -235,13 +234,13 @@ fn path_ranges(index: u64, size: u64) -> Vec<(u64, u64)> {
     ranges
 }
 
-/// The leaf ranges whose MTHs form PROOF(old_size, D[0:new_size]), in proof order.
+/// The leaf ranges whose MTHs form `PROOF(old_size, D[0:new_size])`, in proof order.
 /// Needs 0 < old_size <= new_size.
 fn proof_ranges(old_size: u64, new_size: u64) -> Vec<(u64, u64)> {
     let mut ranges = Vec::new();
-    // SUBPROOF's recursion, unrolled from the root down. `whole` is the RFC's b: while it
-    // holds, the old tree is exactly D[lo:hi]'s left part starting at 0, whose root the
-    // verifier already has, so it is left out of the proof.
+    // SUBPROOF's recursion, unrolled from the root down. `whole` is the RFC's b: while the
+    // walk has only gone left, lo is 0 and the range it ends on is the whole old tree,
+    // whose root the verifier already has, so the proof leaves it out.
     let (mut lo, mut hi) = (0, new_size);
     let mut whole = true;
     while old_size < hi {
@@ -272,7 +271,7 @@ fn hash_ranges<S: NodeSource>(
         .collect()
 }
 
-/// RFC 9162 §2.1.3.1 PATH(index, D[0:size]): sibling hashes from the leaf upward.
+/// RFC 9162 §2.1.3.1 `PATH(index, D[0:size])`: sibling hashes from the leaf upward.
 /// index < size, else error. O(log size) lookups (at most one non-perfect subtree
 /// occurs on a path).
 pub fn inclusion_proof<S: NodeSource>(
@@ -286,7 +285,7 @@ pub fn inclusion_proof<S: NodeSource>(
     hash_ranges(source, &path_ranges(index, size))
 }
 
-/// RFC 9162 §2.1.4.1 PROOF(old_size, D[0:new_size]) (SUBPROOF with b = true).
+/// RFC 9162 §2.1.4.1 `PROOF(old_size, D[0:new_size])` (SUBPROOF with b = true).
 /// 0 < old_size <= new_size; old_size == new_size gives an empty proof.
 /// O(log new_size) lookups (as for paths, at most one non-perfect subtree occurs).
 pub fn consistency_proof<S: NodeSource>(
@@ -333,6 +332,11 @@ pub enum ProofError {
 ///
 /// The proof length is checked first, against the length PATH would have, only to name
 /// the problem; the RFC's own steps reject exactly the same proofs.
+///
+/// `size` and `root` must come from the same trusted checkpoint. The algorithm only checks
+/// that the path's shape fits `size`, and many sizes share a shape (leaf 0 of a tree of 3
+/// and of 4, for instance), so a root checked against a size it was never signed with
+/// can pass.
 pub fn verify_inclusion(
     index: u64,
     size: u64,
@@ -390,7 +394,10 @@ pub fn verify_inclusion(
 /// - `old_size == 0`: every tree extends the empty tree, so there is nothing to prove.
 ///   Only an empty proof is accepted (anything else was not produced by this module,
 ///   and is refused rather than ignored) and `old_root` must be [`EMPTY_ROOT`];
-///   `new_root` is not checked.
+///   `new_root` is checked only when `new_size` is 0 too.
+///
+/// As with [`verify_inclusion`], each size must come with its own root from a trusted
+/// checkpoint: a root paired with the wrong size can pass.
 pub fn verify_consistency(
     old_size: u64,
     new_size: u64,
@@ -413,19 +420,14 @@ pub fn verify_consistency(
     if proof.len() != expected {
         return Err(wrong_length);
     }
-    if old_size == 0 {
-        return if *old_root == EMPTY_ROOT {
-            Ok(())
-        } else {
-            Err(ProofError::OldRootMismatch)
-        };
+    if old_size == new_size && old_root != new_root {
+        return Err(ProofError::SameSizeRootsDiffer { size: old_size });
     }
-    if old_size == new_size {
-        return if old_root == new_root {
-            Ok(())
-        } else {
-            Err(ProofError::SameSizeRootsDiffer { size: old_size })
-        };
+    if old_size == 0 && *old_root != EMPTY_ROOT {
+        return Err(ProofError::OldRootMismatch);
+    }
+    if old_size == 0 || old_size == new_size {
+        return Ok(());
     }
     // Step 2: when the old tree is a perfect subtree of the new one, the proof omits its
     // root because the verifier has it.

@@ -34,9 +34,23 @@ sys.exit(0 if same else 1)'
 # not keep file modes and scanseal refuses private keys others can read, hence the chmod.
 chmod 600 keys-example/*.key
 echo
-echo "== scanseal sign --key keys-example/example-ct-01.key --out \$tmp/sealed examples/ct-slice.dcm"
+echo "== scanseal ledger init --origin example.scanseal.local/ledger \$tmp/ledger.db"
+target/release/scanseal ledger init --origin example.scanseal.local/ledger "$tmp/ledger.db"
+echo
+echo "== scanseal sign --key keys-example/example-ct-01.key --ledger \$tmp/ledger.db --out \$tmp/sealed examples/ct-slice.dcm"
 target/release/scanseal sign --key keys-example/example-ct-01.key --device-id CT-EXAMPLE-01 \
-    --out "$tmp/sealed" examples/ct-slice.dcm
+    --ledger "$tmp/ledger.db" --out "$tmp/sealed" examples/ct-slice.dcm
+echo
+echo "== scanseal ledger checkpoint --key keys-example/example-ledger-01.key \$tmp/ledger.db"
+target/release/scanseal ledger checkpoint --key keys-example/example-ledger-01.key \
+    --out "$tmp/checkpoint.txt" "$tmp/ledger.db"
+echo
+echo "== scanseal ledger prove \$tmp/ledger.db --file \$tmp/sealed/ct-slice.dcm, then verify-proof"
+target/release/scanseal ledger prove "$tmp/ledger.db" --file "$tmp/sealed/ct-slice.dcm" \
+    --out "$tmp/ct-slice.tlog-proof"
+target/release/scanseal verify-proof --trust keys-example/trust.toml "$tmp/ct-slice.tlog-proof"
+target/release/scanseal ledger verify --trust keys-example/trust.toml \
+    --checkpoint "$tmp/checkpoint.txt" "$tmp/ledger.db"
 echo
 echo "== scanseal verify --trust keys-example/trust.toml \$tmp/sealed/ct-slice.dcm"
 target/release/scanseal verify --trust keys-example/trust.toml "$tmp/sealed/ct-slice.dcm"
@@ -50,6 +64,21 @@ data[original_length - 2] ^= 0x01   # low byte of the last sample: sealing appen
 open(path, "wb").write(data)
 PY
 if target/release/scanseal verify --trust keys-example/trust.toml "$tmp/sealed/ct-slice.dcm"; then
+    echo "expected ALTERED and exit status 1" >&2
+    exit 1
+fi
+echo
+echo "== verify --ledger: the original file (no seal) matches the ledger; with one pixel changed it does not"
+target/release/scanseal verify --trust keys-example/trust.toml --ledger "$tmp/ledger.db" \
+    examples/ct-slice.dcm || true
+python3 - examples/ct-slice.dcm "$tmp/stripped-altered.dcm" <<'PY'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+data[-2] ^= 0x01
+open(sys.argv[2], "wb").write(data)
+PY
+if target/release/scanseal verify --trust keys-example/trust.toml --ledger "$tmp/ledger.db" \
+    "$tmp/stripped-altered.dcm"; then
     echo "expected ALTERED and exit status 1" >&2
     exit 1
 fi

@@ -149,7 +149,7 @@ fn checkpoint(args: &CheckpointArgs) -> Result<ExitCode> {
     stdout.write_all(signed.text.as_bytes())?;
     stdout.flush()?;
     eprintln!(
-        "scanseal: checkpoint of {} entries; verifier key {}",
+        "scanseal: checkpoint at size {}; verifier key {}",
         signed.checkpoint.size,
         verifier_key(ledger.origin(), &key.public_key())
     );
@@ -175,7 +175,7 @@ fn prove(args: &ProveArgs) -> Result<ExitCode> {
         Some(out) => {
             write_new_file(out, text.as_bytes())?;
             eprintln!(
-                "scanseal: proof of entry #{seq} under the checkpoint of {} entries written to {}",
+                "scanseal: proof of entry #{seq} under the checkpoint at size {} written to {}",
                 proof.checkpoint.checkpoint.size,
                 out.display()
             );
@@ -352,7 +352,7 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
                 let recorded = format_time(entry.recorded).unwrap_or_default();
                 let checkpoint = &verified.checkpoint.checkpoint;
                 let reason = format!(
-                    "entry #{} ({} seal by {signer}, envelope {}, recorded {recorded}) is in ledger {} of {} entries, checkpoint signed by ledger key {}",
+                    "entry #{} ({} seal by {signer}, envelope {}, recorded {recorded}) is in ledger {} at size {}, checkpoint signed by ledger key {}",
                     entry.seq,
                     entry.content.kind,
                     entry.content.envelope,

@@ -251,6 +251,11 @@ impl Ledger {
         if version < 1 {
             return Err(not_a_ledger(format!("schema version {version}")));
         }
+        // The three lookup indexes are keyed by hashes, so appends touch random pages; a
+        // larger page cache keeps them in memory for big ledgers (64 MiB, allocated lazily).
+        connection
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(db(path))?;
         if !read_only {
             connection
                 .pragma_update(None, "synchronous", "FULL")

@@ -75,6 +75,7 @@ if [ "$build_only" -eq 0 ]; then
     want_cmd gdcmconv libgdcm-tools
     want_cmd gdcmdump libgdcm-tools
     want_cmd openssl openssl
+    want_cmd sqlite3 sqlite3 # test_ledger.py: tampering with a ledger by hand
     want_cmd python3 python3
     # Debian's python3 cannot create venvs (no ensurepip) without python3-venv.
     if command -v python3 >/dev/null 2>&1 &&
@@ -122,6 +123,7 @@ done
 command -v gdcmconv >/dev/null 2>&1 || die "gdcmconv still missing (apt-get install libgdcm-tools)"
 command -v gdcmdump >/dev/null 2>&1 || die "gdcmdump still missing (apt-get install libgdcm-tools)"
 command -v openssl >/dev/null 2>&1 || die "openssl still missing (apt-get install openssl)"
+command -v sqlite3 >/dev/null 2>&1 || die "sqlite3 still missing (apt-get install sqlite3)"
 command -v python3 >/dev/null 2>&1 || die "python3 not found (apt-get install python3)"
 
 # .ci/run needs rustfmt and clippy; rustup's minimal profile lacks them.

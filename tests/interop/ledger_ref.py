@@ -299,7 +299,8 @@ def key_hash(name: str, public_key: bytes) -> bytes:
 
 
 def verifier_key(name: str, public_key: bytes) -> str:
-    return f"{name}+{key_hash(name, public_key).hex()}+{base64.b64encode(b'\x01' + public_key).decode()}"
+    b64 = base64.b64encode(b"\x01" + public_key).decode()
+    return f"{name}+{key_hash(name, public_key).hex()}+{b64}"
 
 
 def public_key_from_pem(pem: bytes) -> bytes:

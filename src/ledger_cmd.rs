@@ -129,12 +129,18 @@ pub fn run(args: &LedgerArgs) -> Result<ExitCode> {
 }
 
 fn init(args: &InitArgs) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
     let origin = args
         .origin
         .clone()
         .unwrap_or_else(scanseal_ledger::default_origin);
     let ledger = Ledger::create(&args.db, &origin)?;
-    println!("CREATED {} (origin {})", args.db.display(), ledger.origin());
+    writeln!(
+        stdout,
+        "CREATED {} (origin {})",
+        args.db.display(),
+        ledger.origin()
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -238,6 +244,16 @@ fn verify(args: &LedgerVerifyArgs) -> Result<ExitCode> {
         external.push((path.display().to_string(), note));
     }
     let ledger = Ledger::open_read_only(&args.db)?;
+    for (label, note) in &external {
+        if note.checkpoint.origin != ledger.origin() {
+            bail!(
+                "checkpoint {label} is for ledger {:?}, not for {} ({:?})",
+                note.checkpoint.origin,
+                args.db.display(),
+                ledger.origin()
+            );
+        }
+    }
     let report = audit(
         &ledger,
         &AuditOptions {
@@ -276,12 +292,12 @@ fn verify(args: &LedgerVerifyArgs) -> Result<ExitCode> {
         )?;
     } else {
         let first = match report.first_bad_seq() {
-            Some(seq) => format!("first bad entry #{seq}"),
-            None => "the ledger was rewritten".to_string(),
+            Some(seq) => format!("first bad entry #{seq}: "),
+            None => String::new(),
         };
         writeln!(
             stdout,
-            "ALTERED {}: {first}: {}",
+            "ALTERED {}: {first}{}",
             args.db.display(),
             report.problems.first().map_or("", |p| p.message.as_str())
         )?;
@@ -303,22 +319,28 @@ fn verify(args: &LedgerVerifyArgs) -> Result<ExitCode> {
 }
 
 fn info(args: &InfoArgs) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
     let ledger = Ledger::open_read_only(&args.db)?;
     let size = ledger.size()?;
     let root = ledger.root(size)?;
     let checkpoints = ledger.checkpoints()?;
-    println!("origin      {}", ledger.origin());
-    println!("entries     {size}");
-    println!("root        {}", hex::encode(root));
-    println!("checkpoints {}", checkpoints.len());
+    writeln!(stdout, "origin      {}", ledger.origin())?;
+    writeln!(stdout, "entries     {size}")?;
+    writeln!(stdout, "root        {}", hex::encode(root))?;
+    writeln!(stdout, "checkpoints {}", checkpoints.len())?;
     if let Some(latest) = checkpoints.last() {
-        println!("latest      size {} at {}", latest.size, latest.created);
+        writeln!(
+            stdout,
+            "latest      size {} at {}",
+            latest.size, latest.created
+        )?;
         if let Some(key) = &latest.public_key {
-            println!(
+            writeln!(
+                stdout,
                 "ledger key  {} ({})",
                 key.key_id(),
                 verifier_key(ledger.origin(), key)
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -331,9 +353,26 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut all_verified = true;
     for path in &args.proofs {
-        let outcome = read_text(path, MAX_PROOF_BYTES)
-            .and_then(|text| Ok(EntryProof::parse(&text)?))
-            .and_then(|proof| Ok(proof.verify(&keys)?));
+        let text = match read_text(path, MAX_PROOF_BYTES) {
+            Ok(text) => text,
+            Err(error) => {
+                all_verified = false;
+                let reason = format!("{error:#}");
+                if args.json {
+                    let json = serde_json::json!({
+                        "path": path.display().to_string(),
+                        "verdict": "ERROR",
+                        "reason": reason,
+                    });
+                    serde_json::to_writer(&mut stdout, &json)?;
+                    writeln!(stdout)?;
+                } else {
+                    writeln!(stdout, "ERROR {}: {reason}", path.display())?;
+                }
+                continue;
+            }
+        };
+        let outcome = EntryProof::parse(&text).and_then(|proof| proof.verify(&keys));
         let (verdict, reason, json) = match outcome {
             Ok(verified) => {
                 let entry = &verified.entry;

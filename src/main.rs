@@ -44,8 +44,8 @@ enum Command {
     Inspect(inspect_cmd::InspectArgs),
     /// The ledger of seals: init, checkpoint, prove, verify, info.
     Ledger(ledger_cmd::LedgerArgs),
-    /// Check offline proofs (.tlog-proof) that entries are in a ledger: VERIFIED or INVALID
-    /// per proof. Exit 0 when all verify.
+    /// Check offline proofs (.tlog-proof) that entries are in a ledger: VERIFIED, INVALID or
+    /// ERROR (unreadable) per proof. Exit 0 when all verify.
     VerifyProof(ledger_cmd::VerifyProofArgs),
 }
 

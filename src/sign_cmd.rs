@@ -1,5 +1,6 @@
 //! `scanseal sign`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ pub struct SignArgs {
 }
 
 pub fn run(args: &SignArgs) -> Result<ExitCode> {
+    let mut stdout = std::io::stdout().lock();
     if !args.sidecar && args.out.is_none() && !args.in_place {
         bail!("say where sealed files go: --out DIR or --in-place (or use --sidecar)");
     }
@@ -76,7 +78,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
             Ok(input) => input,
             Err((path, error)) => {
                 failed += 1;
-                println!("ERROR {}: {error}", path.display());
+                writeln!(stdout, "ERROR {}: {error}", path.display())?;
                 continue;
             }
         };
@@ -131,12 +133,13 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
                 } else {
                     String::new()
                 };
-                println!(
+                writeln!(
+                    stdout,
                     "SEALED {} -> {} (key {}{chain}{in_ledger})",
                     input.path.display(),
                     outcome.written.display(),
                     key.key_id()
-                );
+                )?;
             }
             Err(error) => {
                 failed += 1;
@@ -146,7 +149,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
                     ),
                     None => String::new(),
                 };
-                println!("ERROR {}: {error:#}{note}", input.path.display());
+                writeln!(stdout, "ERROR {}: {error:#}{note}", input.path.display())?;
             }
         }
     }

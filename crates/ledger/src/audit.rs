@@ -193,18 +193,30 @@ pub fn audit(ledger: &Ledger, options: &AuditOptions) -> Result<Audit, LedgerErr
             );
             continue;
         }
-        let keys = options.trusted_keys.as_ref().unwrap_or(&recorded_keys);
-        if keys.is_empty() {
-            notes.push(format!(
+        match &options.trusted_keys {
+            Some(trusted) => {
+                if let Err(e) = note.verify(trusted) {
+                    problem(
+                        ProblemKind::ExternalCheckpoint,
+                        None,
+                        format!("checkpoint {label} cannot be used: {e}"),
+                    );
+                    continue;
+                }
+            }
+            // Without a trust store the only keys at hand are the ones the database records,
+            // which whoever rewrote it controls: a mismatch is remarked on, and the checkpoint
+            // the user holds is still compared with the tree.
+            None if recorded_keys.is_empty() => notes.push(format!(
                 "the signature of checkpoint {label} was not checked: no trust store given and no ledger key recorded"
-            ));
-        } else if let Err(e) = note.verify(keys) {
-            problem(
-                ProblemKind::ExternalCheckpoint,
-                None,
-                format!("checkpoint {label}: {e}"),
-            );
-            continue;
+            )),
+            None => {
+                if let Err(e) = note.verify(&recorded_keys) {
+                    notes.push(format!(
+                        "checkpoint {label} is not signed by a ledger key this database records ({e}); pass --trust to check it against your trust store"
+                    ));
+                }
+            }
         }
         if note.checkpoint.size > size {
             problem(

@@ -223,16 +223,28 @@ impl Ledger {
         };
         let mut connection = Connection::open_with_flags(path, flags).map_err(db(path))?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(db(path))?;
-        let application_id: i64 = connection
-            .pragma_query_value(None, "application_id", |row| row.get(0))
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    not_a_ledger("not a SQLite database".into())
-                }
-                e => db(path)(e),
-            })?;
+        let mut application_id =
+            connection.pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0));
+        if read_only && is_cannot_open(&application_id) && !has_wal_content(path) {
+            // A WAL database on read-only media (evidence on a write-protected disk) cannot be
+            // opened normally: SQLite wants to create its -shm file. With no WAL content to
+            // read and nobody able to write there, the file is opened as immutable instead.
+            connection = Connection::open_with_flags(
+                immutable_uri(path),
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(db(path))?;
+            application_id =
+                connection.pragma_query_value(None, "application_id", |row| row.get(0));
+        }
+        let application_id: i64 = application_id.map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+                not_a_ledger("not a SQLite database".into())
+            }
+            e => db(path)(e),
+        })?;
         if application_id != APPLICATION_ID {
             return Err(not_a_ledger(format!(
                 "SQLite application id {application_id:#x}, expected {APPLICATION_ID:#x}"
@@ -663,6 +675,32 @@ impl Ledger {
             checkpoint,
         })
     }
+}
+
+fn is_cannot_open<T>(result: &Result<T, rusqlite::Error>) -> bool {
+    matches!(result, Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::CannotOpen)
+}
+
+/// Whether a `-wal` file with content sits next to the database.
+fn has_wal_content(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_os_string();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|m| m.len() > 0)
+}
+
+/// `file:PATH?immutable=1`, with the characters a URI path cannot hold escaped.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
 }
 
 /// Runs the migrations from `from` to [`SCHEMA_VERSION`] inside `tx`.

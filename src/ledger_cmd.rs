@@ -357,7 +357,7 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
             Ok(text) => text,
             Err(error) => {
                 all_verified = false;
-                let reason = format!("{error:#}");
+                let reason = crate::describe(&error);
                 if args.json {
                     let json = serde_json::json!({
                         "path": path.display().to_string(),
@@ -426,7 +426,7 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
             }
             Err(error) => {
                 all_verified = false;
-                let reason = format!("{error:#}");
+                let reason = error.to_string();
                 let json = serde_json::json!({
                     "path": path.display().to_string(),
                     "verdict": "INVALID",

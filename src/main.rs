@@ -88,7 +88,7 @@ fn main() -> ExitCode {
             if is_broken_pipe(&error) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("scanseal: {error:#}");
+            eprintln!("scanseal: {}", describe(&error));
             ExitCode::from(2)
         }
     }
@@ -124,6 +124,23 @@ fn run_digest(args: &DigestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The error and its causes, `: `-separated, leaving out a cause whose text the message
+/// already holds (library errors often print their source themselves).
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -149,7 +149,12 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
                     ),
                     None => String::new(),
                 };
-                writeln!(stdout, "ERROR {}: {error:#}{note}", input.path.display())?;
+                writeln!(
+                    stdout,
+                    "ERROR {}: {}{note}",
+                    input.path.display(),
+                    crate::describe(&error)
+                )?;
             }
         }
     }

@@ -225,7 +225,17 @@ impl Ledger {
         connection.busy_timeout(BUSY_TIMEOUT).map_err(db(path))?;
         let mut application_id =
             connection.pragma_query_value(None, "application_id", |row| row.get::<_, i64>(0));
-        if read_only && is_cannot_open(&application_id) && !has_wal_content(path) {
+        if read_only && is_cannot_open(&application_id) && has_wal_content(path) {
+            return Err(LedgerError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(
+                    "cannot be opened here: SQLite cannot create its -shm file in this directory \
+                     and a write-ahead log (-wal) with unmerged entries lies next to it; copy the \
+                     database together with its -wal file to writable storage",
+                ),
+            });
+        }
+        if read_only && is_cannot_open(&application_id) {
             // A WAL database on read-only media (evidence on a write-protected disk) cannot be
             // opened normally: SQLite wants to create its -shm file. With no WAL content to
             // read and nobody able to write there, the file is opened as immutable instead.

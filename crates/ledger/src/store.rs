@@ -387,9 +387,10 @@ impl Ledger {
             let mut insert_node = tx
                 .prepare_cached("INSERT INTO nodes (level, idx, hash) VALUES (?1, ?2, ?3)")
                 .map_err(db(&path))?;
-            let mut select_node = tx
-                .prepare_cached("SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2")
-                .map_err(db(&path))?;
+            let mut stored = StoredNodes {
+                connection: &tx,
+                path: &path,
+            };
             for content in entries {
                 let entry = Entry {
                     seq: size,
@@ -424,19 +425,7 @@ impl Ledger {
                     if index % 2 == 0 {
                         break;
                     }
-                    let left: Vec<u8> = select_node
-                        .query_row(params![level, to_sql_int(index - 1)?], |row| row.get(0))
-                        .optional()
-                        .map_err(db(&path))?
-                        .ok_or(LedgerError::MissingNode {
-                            level,
-                            index: index - 1,
-                        })?;
-                    let left =
-                        Hash::try_from(left.as_slice()).map_err(|_| LedgerError::MissingNode {
-                            level,
-                            index: index - 1,
-                        })?;
+                    let left = stored.node(level, index - 1)?;
                     hash = node_hash(&left, &hash);
                     index /= 2;
                     level += 1;
@@ -560,7 +549,10 @@ impl Ledger {
     }
 
     pub(crate) fn nodes(&self) -> StoredNodes<'_> {
-        StoredNodes { ledger: self }
+        StoredNodes {
+            connection: &self.connection,
+            path: &self.path,
+        }
     }
 
     /// Signs the current tree head with the ledger key, stores the checkpoint and returns it.
@@ -575,7 +567,7 @@ impl Ledger {
             .map_err(db(&path))?;
         let size = size_of(&tx, &path)?;
         let root = generated(merkle::root(
-            &mut ConnectionNodes {
+            &mut StoredNodes {
                 connection: &tx,
                 path: &path,
             },
@@ -887,29 +879,14 @@ pub(crate) fn entry_from_row(row: &rusqlite::Row<'_>) -> Result<Entry, RowError>
     })
 }
 
-/// Stored perfect-subtree hashes of a ledger.
+/// The perfect-subtree hashes stored in a ledger database (through a connection or an open
+/// transaction on it).
 pub(crate) struct StoredNodes<'a> {
-    ledger: &'a Ledger,
-}
-
-impl NodeSource for StoredNodes<'_> {
-    type Error = LedgerError;
-
-    fn node(&mut self, level: u8, index: u64) -> Result<Hash, LedgerError> {
-        ConnectionNodes {
-            connection: &self.ledger.connection,
-            path: &self.ledger.path,
-        }
-        .node(level, index)
-    }
-}
-
-struct ConnectionNodes<'a> {
     connection: &'a Connection,
     path: &'a Path,
 }
 
-impl NodeSource for ConnectionNodes<'_> {
+impl NodeSource for StoredNodes<'_> {
     type Error = LedgerError;
 
     fn node(&mut self, level: u8, index: u64) -> Result<Hash, LedgerError> {

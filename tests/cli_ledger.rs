@@ -71,6 +71,22 @@ impl Lab {
         self.path(name).display().to_string()
     }
 
+    /// `scanseal sign` of `input` with the acquisition key into the ledger, output under `out`.
+    fn sign(&self, out: &str, input: &Path) -> Command {
+        let mut command = scanseal();
+        command.args([
+            "sign",
+            "--key",
+            &self.s("keys/ct.key"),
+            "--ledger",
+            &self.s("ledger.db"),
+            "--out",
+            &self.s(out),
+            &input.display().to_string(),
+        ]);
+        command
+    }
+
     /// `count` small distinct images (own SOP Instance UIDs) under `dir`.
     fn series(&self, dir: &str, count: u64, seed: u64) -> PathBuf {
         let dir = self.path(dir);
@@ -142,17 +158,7 @@ fn four_processes_appending_at_once_give_one_consistent_tree() {
     for p in 0..4u64 {
         let input = lab.series(&format!("in{p}"), per_process, 10_000 * (p + 1));
         children.push(
-            scanseal()
-                .args([
-                    "sign",
-                    "--key",
-                    &lab.s("keys/ct.key"),
-                    "--ledger",
-                    &lab.s("ledger.db"),
-                    "--out",
-                    &lab.s(&format!("out{p}")),
-                    &input.display().to_string(),
-                ])
+            lab.sign(&format!("out{p}"), &input)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -203,17 +209,8 @@ fn four_processes_appending_at_once_give_one_consistent_tree() {
 fn a_writer_killed_mid_batch_loses_no_reported_entry() {
     let lab = Lab::new();
     let input = lab.series("in", 3000, 1);
-    let mut child = scanseal()
-        .args([
-            "sign",
-            "--key",
-            &lab.s("keys/ct.key"),
-            "--ledger",
-            &lab.s("ledger.db"),
-            "--out",
-            &lab.s("out"),
-            &input.display().to_string(),
-        ])
+    let mut child = lab
+        .sign("out", &input)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -267,16 +264,7 @@ fn a_writer_killed_mid_batch_loses_no_reported_entry() {
 
     // The ledger takes appends again after the crash.
     let more = lab.series("more", 3, 900_000);
-    let output = run(&[
-        "sign",
-        "--key",
-        &lab.s("keys/ct.key"),
-        "--ledger",
-        &lab.s("ledger.db"),
-        "--out",
-        &lab.s("out-more"),
-        &more.display().to_string(),
-    ]);
+    let output = lab.sign("out-more", &more).output().unwrap();
     let entries = sealed_entries(&ok(&output));
     let seqs: BTreeSet<u64> = entries.values().copied().collect();
     assert_eq!(seqs, (size..size + 3).collect());
@@ -292,16 +280,7 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
         .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
         .unwrap();
     std::fs::write(lab.path("scan.dcm"), &original).unwrap();
-    let stdout = ok(&run(&[
-        "sign",
-        "--key",
-        &lab.s("keys/ct.key"),
-        "--ledger",
-        &lab.s("ledger.db"),
-        "--out",
-        &lab.s("sealed"),
-        &lab.s("scan.dcm"),
-    ]));
+    let stdout = ok(&lab.sign("sealed", &lab.path("scan.dcm")).output().unwrap());
     assert!(stdout.contains("ledger entry #0"), "{stdout}");
 
     // The original bytes are the sealed file with its seal block removed.

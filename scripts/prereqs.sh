@@ -141,7 +141,7 @@ stamp="$VENV/.requirements.sha256"
 venv_ok() {
     [ -x "$VENV/bin/python" ] &&
         [ "$(cat "$stamp" 2>/dev/null)" = "$req_hash" ] &&
-        "$VENV/bin/python" -c 'import pydicom, numpy, pytest, pylibjpeg, libjpeg, openjpeg, jpeg_ls' \
+        "$VENV/bin/python" -c 'import pydicom, numpy, pytest, pylibjpeg, libjpeg, openjpeg, jpeg_ls, jsonschema, PIL' \
             >/dev/null 2>&1
 }
 if venv_ok; then

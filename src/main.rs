@@ -12,6 +12,7 @@ mod digest;
 mod inspect_cmd;
 mod keygen_cmd;
 mod ledger_cmd;
+mod pictures;
 mod sign_cmd;
 mod trust_cmd;
 mod verify_cmd;

@@ -1,13 +1,19 @@
-//! `scanseal verify`.
+//! `scanseal verify`: one file or a whole archive (spec/report.md).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scanseal_trust::TrustStore;
-use scanseal_verify::{verify_file, Report, Verdict, VerifyOptions};
+use scanseal_verify::{
+    verify_all, ArchiveInput, ArchiveOptions, Finding, Report, Summary, Verified,
+};
 
+use crate::pictures::PictureWriter;
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -15,12 +21,19 @@ pub struct VerifyArgs {
     /// The trust store (see `scanseal trust`).
     #[arg(long, value_name = "STORE")]
     trust: PathBuf,
-    /// One JSON object per file per line instead of text.
+    /// One JSON object per file per line, then a summary object (spec/report.md).
     #[arg(long)]
     json: bool,
     /// Fail (exit 1) on MODIFIED too, not only on ALTERED and worse.
     #[arg(long)]
     strict: bool,
+    /// Under each verdict line, one indented line per finding (text output).
+    #[arg(long)]
+    explain: bool,
+    /// Write a PNG of every altered frame into DIR, the altered tiles tinted and outlined in
+    /// red (DIR/<file>.frame-<N>.png).
+    #[arg(long, value_name = "DIR")]
+    png: Option<PathBuf>,
     /// Look for sidecars (FILE.seal) in DIR instead of next to each file.
     #[arg(long, value_name = "DIR")]
     sidecar_dir: Option<PathBuf>,
@@ -29,50 +42,141 @@ pub struct VerifyArgs {
     /// from what was sealed).
     #[arg(long, value_name = "DB")]
     ledger: Option<PathBuf>,
+    /// Files verified at once (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    threads: Option<NonZeroUsize>,
     /// DICOM files or directories (recursed).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
 }
 
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
+    let started = Instant::now();
     let trust = TrustStore::load(&args.trust)
         .with_context(|| format!("cannot use trust store {}", args.trust.display()))?;
-    let ledger = match &args.ledger {
-        Some(path) => Some(scanseal_ledger::Ledger::open_read_only(path)?),
+    let mut pictures = match &args.png {
+        Some(dir) => Some(PictureWriter::new(dir)?),
         None => None,
     };
-    let options = VerifyOptions {
-        sidecar_dir: args.sidecar_dir.clone(),
-        ledger: ledger.as_ref(),
-    };
-    let mut stdout = std::io::stdout().lock();
-    let mut all_pass = true;
-    for input in walk::expand(&args.paths) {
-        let report = match input {
-            Ok(input) => verify_file(&input.path, &trust, &options),
-            Err((path, error)) => {
-                let mut report = Report::new(&path);
-                report.verdict = Verdict::Error;
-                report.reason = error;
-                report
+    let listed = walk::expand(&args.paths);
+    // An archive run (a directory, or several files) ends with a summary line in text too.
+    let archive = listed.len() != 1 || args.paths.iter().any(|path| path.is_dir());
+    let mut relative = Vec::with_capacity(listed.len());
+    let inputs: Vec<ArchiveInput> = listed
+        .into_iter()
+        .map(|item| match item {
+            Ok(input) => {
+                relative.push(input.relative);
+                ArchiveInput::File(input.path)
             }
-        };
-        all_pass &= report.verdict.passes(args.strict);
-        if args.json {
-            serde_json::to_writer(&mut stdout, &report)?;
-            writeln!(stdout)?;
-        } else {
-            writeln!(
-                stdout,
-                "{} {}: {}",
-                report.verdict, report.path, report.reason
-            )?;
+            Err((path, reason)) => {
+                relative.push(path.clone());
+                ArchiveInput::Unlisted { path, reason }
+            }
+        })
+        .collect();
+    let options = ArchiveOptions {
+        sidecar_dir: args.sidecar_dir.clone(),
+        ledger: args.ledger.clone(),
+        threads: args.threads.map(NonZeroUsize::get),
+    };
+    let progress = progress_bar(archive, inputs.len());
+    let mut summary = Summary::new(args.strict, 0);
+    let mut stdout = std::io::stdout().lock();
+    let ran = verify_all(&inputs, &trust, &options, |verified: Verified| {
+        let Verified {
+            index,
+            mut report,
+            bytes,
+        } = verified;
+        if let Some(writer) = pictures.as_mut() {
+            if let (Some(input), Some(name)) = (inputs.get(index), relative.get(index)) {
+                report.pictures = writer.write(&report, input.path(), name)?;
+            }
         }
+        summary.add(report.verdict, bytes);
+        progress.inc(1);
+        progress.suspend(|| print_report(&mut stdout, &report, args))
+    });
+    let ran = match ran {
+        Ok(threads) => threads,
+        Err(e) => {
+            progress.finish_and_clear();
+            return Err(e.into());
+        }
+    };
+    progress.finish_and_clear();
+    summary.threads = ran;
+    summary.finish(started.elapsed());
+    if args.json {
+        serde_json::to_writer(&mut stdout, &summary.record())?;
+        writeln!(stdout)?;
+    } else if archive {
+        writeln!(stdout, "SUMMARY {summary}")?;
     }
     stdout.flush()?;
-    Ok(if all_pass {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(ExitCode::from(summary.exit_status))
+}
+
+/// A bar on stderr for an archive run, only when stderr is a terminal: a script reading the
+/// output sees nothing extra.
+fn progress_bar(archive: bool, total: usize) -> ProgressBar {
+    if !archive || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} files  {rate}  {elapsed_precise} (eta {eta})",
+    ) {
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0} files/s", state.per_sec());
+            },
+        ));
+    }
+    bar
+}
+
+fn print_report(out: &mut impl Write, report: &Report, args: &VerifyArgs) -> std::io::Result<()> {
+    if args.json {
+        serde_json::to_writer(&mut *out, &report.record())?;
+        return writeln!(out);
+    }
+    writeln!(out, "{} {}: {}", report.verdict, report.path, report.reason)?;
+    if args.explain {
+        for finding in &report.findings {
+            explain(out, finding)?;
+        }
+    }
+    for picture in &report.pictures {
+        match (&picture.path, &picture.error) {
+            (Some(path), _) => writeln!(out, "    picture of frame {}: {path}", picture.frame)?,
+            (None, Some(error)) => {
+                writeln!(out, "    no picture of frame {}: {error}", picture.frame)?
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+fn explain(out: &mut impl Write, finding: &Finding) -> std::io::Result<()> {
+    match finding {
+        Finding::PixelsChanged { frames } => {
+            for frame in frames {
+                writeln!(out, "    - pixels changed in {frame}")?;
+            }
+            Ok(())
+        }
+        Finding::AttributeChanged { attribute }
+        | Finding::AttributeAdded { attribute }
+        | Finding::AttributeRemoved { attribute }
+        | Finding::AttributeUncheckable { attribute }
+            if attribute.key =>
+        {
+            writeln!(out, "    - {finding} [key attribute]")
+        }
+        _ => writeln!(out, "    - {finding}"),
+    }
 }

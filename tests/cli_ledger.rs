@@ -6,28 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use scanseal_fixtures::{EncodeOptions, Encoding, Fixture, ImageSpec};
 use serde_json::Value;
 
-fn scanseal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_scanseal"))
-}
-
-fn run(args: &[&str]) -> Output {
-    scanseal().args(args).output().unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+mod common;
+use common::{ok, run, scanseal};
 
 struct Lab {
     dir: tempfile::TempDir,
@@ -143,11 +128,7 @@ fn verify_with_ledger(lab: &Lab, dir: &Path) -> Vec<Value> {
         &lab.s("ledger.db"),
         &dir.display().to_string(),
     ]);
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
+    common::verify_records(&output.stdout).0
 }
 
 #[test]
@@ -296,7 +277,7 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
         ]);
         (
             output.status.code().unwrap(),
-            serde_json::from_slice(&output.stdout).unwrap(),
+            common::verify_records(&output.stdout).0.remove(0),
         )
     };
     let (code, report) = check("scan.dcm");
@@ -350,7 +331,7 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
         &lab.s("other.db"),
         &lab.s("sealed/scan.dcm"),
     ]);
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = common::verify_records(&output.stdout).0.remove(0);
     assert_eq!(report["verdict"], "INTACT");
     assert_eq!(report["ledger"]["status"], "not-recorded");
 }

@@ -4,29 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use ciborium::value::Value as Cbor;
 use scanseal_fixtures::{tags, EncodeOptions, Encoding, Fixture, Tag, VR};
 use serde_json::Value;
 
-fn scanseal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_scanseal"))
-}
-
-fn run(args: &[&str]) -> Output {
-    scanseal().args(args).output().unwrap()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "failed: {}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
+mod common;
+use common::{ok, run, scanseal};
 
 /// A temporary directory with a modality key, a trust store trusting it, and helpers.
 struct Lab {
@@ -98,12 +83,10 @@ impl Lab {
             .args(paths)
             .output()
             .unwrap();
-        let stdout = String::from_utf8(output.stdout).unwrap();
-        let reports = stdout
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
-        (reports, output.status.code().unwrap())
+        let (reports, summary) = common::verify_records(&output.stdout);
+        let status = output.status.code().unwrap();
+        assert_eq!(summary["exit_status"], status, "{summary}");
+        (reports, status)
     }
 
     fn verify_one(&self, path: &Path) -> Value {

@@ -50,6 +50,9 @@ PYTHON_MODULES = {
     "pycose": "pycose==1.1.0",
     "cbor2": "cbor2==5.9.0",
     "cryptography": "cryptography==50.0.2",
+    # verify --json against spec/report.schema.json; verify --png pictures read back
+    "jsonschema": "jsonschema==4.26.0",
+    "PIL": "pillow==13.0.0",
 }
 
 

@@ -4,9 +4,11 @@ CLI contract checked here (spec/seal-format.md §7.3 and the README):
 
     sign:   `SEALED src -> dst (key <id>)` per sealed file, `ERROR path: reason` per failure;
             exit 0 when every file was sealed, 1 when any failed (2: bad usage).
-    verify: with --json one object per line with path, verdict, reason, signer, sealed_at,
-            seal_source, attributes_checked, findings, chain; exit 0 when every verdict is
-            INTACT or MODIFIED (--strict: only INTACT), else 1 (2: could not run).
+    verify: with --json one file record per line with path, verdict, reason, signer, sealed_at,
+            seal_source, attributes_checked, findings, chain, then one summary record
+            (spec/report.md; every line validated against spec/report.schema.json); exit 0 when
+            every verdict is INTACT or MODIFIED (--strict: only INTACT), else 1 (2: could not
+            run).
     Any other exit status (101 = Rust panic, negative = signal) is a crash.
 
 Seals are read back without scanseal: the embedded block with pydicom, the chain and the
@@ -154,6 +156,58 @@ def sign(signer: Signer, paths: Iterable[str | Path], *, sidecar: bool = False,
 
 # ---------------------------------------------------------------- verify --
 
+_REPORT_VALIDATOR = None
+
+
+def report_validator():
+    """A JSON Schema 2020-12 validator for spec/report.schema.json (independent of scanseal)."""
+    global _REPORT_VALIDATOR
+    if _REPORT_VALIDATOR is None:
+        import jsonschema
+        schema = json.loads((REPO_ROOT / "spec" / "report.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _REPORT_VALIDATOR = jsonschema.Draft202012Validator(schema)
+    return _REPORT_VALIDATOR
+
+
+def read_verify_output(p: "Proc") -> tuple[list[dict], dict]:
+    """`verify --json` output under spec/report.md §3: every line valid against the schema,
+    file records then exactly one summary record, whose counts match the file records."""
+    validator = report_validator()
+    records = []
+    for n, line in enumerate(p.stdout.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise CliFailure(f"verify --json line {n} is not JSON ({e}): {line[:300]!r}")
+        errors = sorted(validator.iter_errors(rec), key=lambda e: list(e.absolute_path))
+        if errors:
+            raise CliFailure(f"verify --json line {n} breaks spec/report.schema.json: "
+                             f"{errors[0].message} at {list(errors[0].absolute_path)}: {line[:1500]}")
+        missing = [k for k in VERIFY_KEYS if rec.get("type") == "file" and k not in rec]
+        if missing:
+            raise CliFailure(f"verify --json record lacks {missing}: {line[:1500]}")
+        records.append(rec)
+    if not records or records[-1]["type"] != "summary":
+        raise CliFailure(f"verify --json must end with a summary record:\n{p.describe()}")
+    summary = records.pop()
+    if any(r["type"] != "file" for r in records):
+        raise CliFailure(f"verify --json: more than one summary record:\n{p.describe()}")
+    if summary["files"] != len(records):
+        raise CliFailure(f"summary counts {summary['files']} files, {len(records)} were reported")
+    for v in VERDICTS:
+        n = sum(1 for r in records if r["verdict"] == v)
+        if summary["verdicts"][v] != n:
+            raise CliFailure(f"summary counts {summary['verdicts'][v]} {v}, {n} were reported")
+    passing = PASSING[:1] if summary["strict"] else PASSING
+    failed = sum(1 for r in records if r["verdict"] not in passing)
+    if (summary["failed"], summary["passed"]) != (failed, len(records) - failed):
+        raise CliFailure(f"summary passed/failed {summary['passed']}/{summary['failed']} wrong")
+    return records, summary
+
+
 def verify(signer_or_store: Signer | Path, paths: Sequence[str | Path], *,
            sidecar_dir: Path | None = None, strict: bool = False,
            expect_count: bool = True) -> list[dict]:
@@ -166,23 +220,16 @@ def verify(signer_or_store: Signer | Path, paths: Sequence[str | Path], *,
         args += ["--sidecar-dir", sidecar_dir]
     args += list(paths)
     p = run(args, ok=(0, 1))
-    recs = []
-    for n, line in enumerate(p.stdout.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CliFailure(f"verify --json line {n} is not JSON ({e}): {line[:300]!r}")
-        missing = [k for k in VERIFY_KEYS if k not in rec]
-        if missing:
-            raise CliFailure(f"verify --json record lacks {missing}: {line[:1500]}")
+    recs, summary = read_verify_output(p)
+    for rec in recs:
         if rec["verdict"] not in VERDICTS:
-            raise CliFailure(f"unknown verdict {rec['verdict']!r}: {line[:1500]}")
+            raise CliFailure(f"unknown verdict {rec['verdict']!r}: {show(rec)}")
         for f in rec["findings"]:
             if f.get("kind") not in ATTRIBUTE_KINDS + PIXEL_KINDS:
-                raise CliFailure(f"finding of unknown kind {f}: {line[:1500]}")
-        recs.append(rec)
+                raise CliFailure(f"finding of unknown kind {f}: {show(rec)}")
+    if summary["exit_status"] != p.returncode:
+        raise CliFailure(f"summary exit_status {summary['exit_status']} but the exit status was "
+                         f"{p.returncode}:\n{p.describe()}")
     if expect_count:
         if len(recs) != len(paths):
             raise CliFailure(f"verify printed {len(recs)} records for {len(paths)} files:\n{p.describe()}")

@@ -240,8 +240,9 @@ def ledger_verify(db: Path, *, trust: Path | None = None, checkpoints: tuple = (
 def verify_ledger(trust: Path, db: Path, paths: list[Path]) -> list[dict]:
     """`verify --ledger --json`, records checked like seal_cli.verify plus the `ledger` object."""
     p = sc.run(["verify", "--trust", trust, "--ledger", db, "--json", *paths], ok=(0, 1))
-    recs = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    recs, summary = sc.read_verify_output(p)
     assert len(recs) == len(paths), p.describe()
+    assert summary["exit_status"] == p.returncode, p.describe()
     for path, r in zip(paths, recs):
         missing = [k for k in sc.VERIFY_KEYS + ("ledger",) if k not in r]
         assert not missing, f"verify --ledger record lacks {missing}: {sc.show(r)}"

@@ -494,7 +494,7 @@ fn excluded(tag: Tag, id: &AttributeId, top_level: bool, has_pixels: bool) -> bo
 
 /// The VR to canonicalize with (C2.3): the dictionary's for known standard elements (the
 /// written VR when it is one of the dictionary's alternatives), else the VR as read.
-fn resolved_vr(element: &Element) -> VR {
+pub(crate) fn resolved_vr(element: &Element) -> VR {
     if element.tag.0 % 2 == 1 {
         return element.vr;
     }

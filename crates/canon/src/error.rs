@@ -143,6 +143,26 @@ pub enum CanonError {
         /// What is wrong.
         reason: String,
     },
+    /// Pixels were asked for, but the instance has no pixel data element.
+    #[error("the instance has no pixel data (7FE0,0008/0009/0010)")]
+    NoPixelData,
+    /// A frame index beyond the instance's Number of Frames.
+    #[error("frame index {frame} (0-based) is out of range: the instance has {frames} frame(s)")]
+    FrameOutOfRange {
+        /// The frame index asked for, 0-based.
+        frame: u32,
+        /// Number of Frames.
+        frames: u32,
+    },
+    /// Samples were asked for in a lossy transfer syntax: canon-v1 hashes those frames as
+    /// stored (`encoded-frames` mode, C3.1) and does not decode them.
+    #[error(
+        "frames in lossy transfer syntax {transfer_syntax} are not decoded (encoded-frames mode)"
+    )]
+    NotDecoded {
+        /// The Transfer Syntax UID.
+        transfer_syntax: String,
+    },
 }
 
 impl CanonError {
@@ -166,6 +186,9 @@ impl CanonError {
             CanonError::DuplicateAttribute { .. } => "DuplicateAttribute",
             CanonError::TooLarge { .. } => "TooLarge",
             CanonError::InvalidOption { .. } => "InvalidOption",
+            CanonError::NoPixelData => "NoPixelData",
+            CanonError::FrameOutOfRange { .. } => "FrameOutOfRange",
+            CanonError::NotDecoded { .. } => "NotDecoded",
         }
     }
 }

@@ -9,6 +9,11 @@
 //!   byte-order-, character-set- and private-block-independent form, ready to be committed to
 //!   with a per-attribute salt so that a commitment reveals nothing about the value.
 //!
+//! For display (the forensic picture), [`DicomInstance::frame_samples`] gives one frame's
+//! canonical samples — exactly what the tile digests hash — and
+//! [`DicomInstance::numeric_values`] / [`DicomInstance::text_value`] read header values such as
+//! the VOI window; lossy frames (`encoded-frames` mode) are hashed as stored and never decoded.
+//!
 //! It does **not** sign, verify, store seals or talk to a network; it does not modify files.
 //! It decodes pixels through the dicom-rs transfer-syntax-registry codecs (RLE, JPEG via
 //! jpeg-decoder, JPEG 2000 via OpenJPEG's Rust port, JPEG-LS via CharLS), one frame at a time.
@@ -39,6 +44,7 @@ mod merkle;
 pub mod pixels;
 mod read;
 mod transfer;
+mod values;
 #[cfg(test)]
 mod vectors;
 
@@ -49,7 +55,9 @@ pub use digest::{
 pub use error::CanonError;
 pub use key_attributes::{is_key_attribute, KEY_ATTRIBUTES_V1, KEY_ATTRIBUTES_VERSION};
 pub use merkle::{merkle_root, merkle_tree_hash};
-pub use pixels::{pixel_digest, CanonicalPixels, FrameDigest, PixelDescriptor, SampleFormat};
+pub use pixels::{
+    pixel_digest, CanonicalPixels, FrameDigest, FrameSamples, PixelDescriptor, SampleFormat,
+};
 pub use read::{DicomInstance, MAX_NESTING};
 pub use transfer::PixelMode;
 

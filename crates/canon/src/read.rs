@@ -30,7 +30,7 @@ pub const MAX_NESTING: usize = 128;
 /// every primitive value kept as the octets stored in the file.
 #[derive(Debug, Clone)]
 pub struct DicomInstance {
-    transfer_syntax: String,
+    pub(crate) transfer_syntax: String,
     pub(crate) dataset: DataSet,
 }
 

@@ -10,8 +10,12 @@
 //! must be recorded there; a file without a seal is matched by SOP Instance UID (then pixel
 //! digest), so a removed seal over altered pixels is `ALTERED`.
 //!
-//! It does **not** sign, write files, verify the ledger itself (`scanseal_ledger::audit`) or
-//! render pictures.
+//! [`verify_all`] verifies many files on a pool of worker threads and hands the reports back
+//! in input order; [`Summary`] counts a run. The JSON records (`Report::record`,
+//! `Summary::record`) follow `spec/report.md`.
+//!
+//! It does **not** sign, write files, walk directories, verify the ledger itself
+//! (`scanseal_ledger::audit`) or render pictures (`scanseal-render`).
 //!
 //! ```no_run
 //! use scanseal_trust::TrustStore;
@@ -27,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod archive;
 mod compare;
 mod ledger_check;
 mod report;
@@ -41,9 +46,13 @@ use scanseal_seal::{
 };
 use scanseal_trust::{Role, TrustDecision, TrustStore};
 
+pub use archive::{
+    verify_all, ArchiveError, ArchiveInput, ArchiveOptions, FileRecord, Summary, SummaryRecord,
+    VerdictCounts, Verified, REPORT_SCHEMA, VERDICTS,
+};
 pub use report::{
-    AttributeRef, ChainLink, Finding, FrameChange, LedgerCheck, LedgerEntryRef, Report, Signer,
-    TileRef, Verdict,
+    AttributeRef, ChainLink, Finding, FrameChange, LedgerCheck, LedgerEntryRef, PictureRef, Report,
+    Signer, TileRef, Verdict,
 };
 
 /// Options of [`verify_file`].

@@ -150,6 +150,63 @@ pub struct FrameChange {
     pub area_fraction: f64,
 }
 
+impl FrameChange {
+    /// The smallest rectangle holding every changed tile, `None` when the tiles are unknown.
+    pub fn bounds(&self) -> Option<TileRef> {
+        let left = self.tiles.iter().map(|t| t.x).min()?;
+        let top = self.tiles.iter().map(|t| t.y).min()?;
+        let right = self
+            .tiles
+            .iter()
+            .map(|t| t.x.saturating_add(t.width))
+            .max()?;
+        let bottom = self
+            .tiles
+            .iter()
+            .map(|t| t.y.saturating_add(t.height))
+            .max()?;
+        Some(TileRef {
+            x: left,
+            y: top,
+            width: right - left,
+            height: bottom - top,
+        })
+    }
+}
+
+/// `frame 3 (4 tiles, 1.6% of its area, within x 128-255, y 64-191)`.
+impl fmt::Display for FrameChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bounds() {
+            None => write!(f, "frame {} (not located within the frame)", self.frame),
+            Some(bounds) => write!(
+                f,
+                "frame {} ({} tile{}, {} of its area, within x {}-{}, y {}-{})",
+                self.frame,
+                self.tiles.len(),
+                if self.tiles.len() == 1 { "" } else { "s" },
+                percent(self.area_fraction),
+                bounds.x,
+                bounds.x + bounds.width.saturating_sub(1),
+                bounds.y,
+                bounds.y + bounds.height.saturating_sub(1),
+            ),
+        }
+    }
+}
+
+/// A share as a percentage a person reads at a glance: never "0%" for a non-zero share.
+fn percent(fraction: f64) -> String {
+    let value = fraction * 100.0;
+    if value > 0.0 && value < 0.1 {
+        "<0.1%".to_string()
+    } else if value < 10.0 {
+        format!("{value:.1}%")
+    } else {
+        format!("{value:.0}%")
+    }
+}
+
 /// What differs between the file and its newest seal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -222,20 +279,22 @@ impl Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::PixelsChanged { frames } => {
-                let tiles: usize = frames.iter().map(|frame| frame.tiles.len()).sum();
-                let list: Vec<String> =
-                    frames.iter().take(5).map(|c| c.frame.to_string()).collect();
-                let more = if frames.len() > 5 { ", ..." } else { "" };
-                write!(
-                    f,
-                    "pixels changed in {} frame{} ({}{more}), {tiles} tile{}",
-                    frames.len(),
-                    if frames.len() == 1 { "" } else { "s" },
-                    list.join(", "),
-                    if tiles == 1 { "" } else { "s" }
-                )
-            }
+            Finding::PixelsChanged { frames } => match frames.as_slice() {
+                [frame] => write!(f, "pixels changed in {frame}"),
+                _ => {
+                    let tiles: usize = frames.iter().map(|frame| frame.tiles.len()).sum();
+                    let list: Vec<String> =
+                        frames.iter().take(5).map(|c| c.frame.to_string()).collect();
+                    let more = if frames.len() > 5 { ", ..." } else { "" };
+                    write!(
+                        f,
+                        "pixels changed in {} frames ({}{more}), {tiles} tile{}",
+                        frames.len(),
+                        list.join(", "),
+                        if tiles == 1 { "" } else { "s" }
+                    )
+                }
+            },
             Finding::PixelDescriptorChanged { changes } => {
                 write!(f, "pixel descriptor changed: {}", changes.join(", "))
             }
@@ -281,6 +340,22 @@ pub struct Report {
     /// What the ledger says, when one was consulted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ledger: Option<LedgerCheck>,
+    /// Pictures of the altered frames, when asked for (`scanseal verify --png`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pictures: Vec<PictureRef>,
+}
+
+/// A picture of one altered frame (spec/report.md §4), or why there is none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PictureRef {
+    /// Frame number, 1-based.
+    pub frame: u32,
+    /// Where the PNG was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Why no picture could be made (e.g. a lossy frame, which scanseal does not decode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The outcome of looking a file up in a ledger (spec/ledger.md; `verify --ledger`).
@@ -332,6 +407,7 @@ impl Report {
             findings: Vec::new(),
             chain: Vec::new(),
             ledger: None,
+            pictures: Vec::new(),
         }
     }
 
@@ -339,5 +415,74 @@ impl Report {
         self.verdict = verdict;
         self.reason = reason;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tile(x: u32, y: u32, width: u32, height: u32) -> TileRef {
+        TileRef {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    #[test]
+    fn a_frame_change_says_where_in_words() {
+        let change = FrameChange {
+            frame: 3,
+            tiles: vec![tile(128, 64, 64, 64), tile(192, 128, 64, 64)],
+            area_fraction: 8192.0 / 262144.0,
+        };
+        assert_eq!(change.bounds(), Some(tile(128, 64, 128, 128)));
+        assert_eq!(
+            change.to_string(),
+            "frame 3 (2 tiles, 3.1% of its area, within x 128-255, y 64-191)"
+        );
+        let unlocated = FrameChange {
+            frame: 1,
+            tiles: Vec::new(),
+            area_fraction: 1.0,
+        };
+        assert_eq!(unlocated.bounds(), None);
+        assert_eq!(
+            unlocated.to_string(),
+            "frame 1 (not located within the frame)"
+        );
+        let tiny = FrameChange {
+            frame: 2,
+            tiles: vec![tile(0, 0, 1, 1)],
+            area_fraction: 1.0 / 1_000_000.0,
+        };
+        assert_eq!(
+            tiny.to_string(),
+            "frame 2 (1 tile, <0.1% of its area, within x 0-0, y 0-0)"
+        );
+    }
+
+    #[test]
+    fn several_frames_are_listed_with_their_tile_count() {
+        let frame = |number| FrameChange {
+            frame: number,
+            tiles: vec![tile(0, 0, 8, 8)],
+            area_fraction: 0.01,
+        };
+        let finding = Finding::PixelsChanged {
+            frames: (1..=7).map(frame).collect(),
+        };
+        assert_eq!(
+            finding.to_string(),
+            "pixels changed in 7 frames (1, 2, 3, 4, 5, ...), 7 tiles"
+        );
+        let one = Finding::PixelsChanged {
+            frames: vec![frame(4)],
+        };
+        assert!(one
+            .to_string()
+            .starts_with("pixels changed in frame 4 (1 tile, 1.0%"));
     }
 }

@@ -4,20 +4,25 @@ mod descriptor;
 mod encapsulated;
 mod rle;
 mod samples;
+mod source;
 mod tiles;
 
 pub use descriptor::{PixelDescriptor, SampleFormat};
 pub use samples::{mask_samples, native_frame, native_required_len, NativeLayout};
 pub use tiles::{tile_digests, tile_rects, TileRect};
 
-use dicom_core::Tag;
+pub(crate) use source::has_pixels;
+
+use std::ops::Range;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::PIXEL_PREFIX;
 use crate::merkle::merkle_root;
-use crate::read::{DataSet, Value};
-use crate::transfer::{classify, PixelEncoding, PixelMode};
-use crate::{CanonError, Digest};
+use crate::read::DataSet;
+use crate::transfer::PixelMode;
+use crate::{CanonError, DicomInstance, Digest};
+use source::{PixelSource, Stored};
 
 /// The digests of one frame (or, in `encoded-frames` mode, one encoded unit).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,22 +110,8 @@ pub fn digest_native(
     tile_size: u32,
 ) -> Result<CanonicalPixels, CanonError> {
     check_tile_size(tile_size)?;
-    check_native(descriptor, data)?;
-    let (data, layout) = layout.unswap_words(data, descriptor);
-    let mut canonical = Vec::new();
-    let mut frames = Vec::with_capacity(descriptor.number_of_frames as usize);
-    for frame in 0..descriptor.number_of_frames {
-        native_frame(&data, descriptor, layout, frame, &mut canonical)?;
-        frames.push(decoded_frame_digest(
-            frame, &canonical, descriptor, tile_size,
-        ));
-    }
-    CanonicalPixels::assemble(
-        descriptor.clone(),
-        PixelMode::DecodedSamples,
-        tile_size,
-        frames,
-    )
+    let source = PixelSource::native(descriptor.clone(), layout, data)?;
+    digest_decoded(&source, tile_size)
 }
 
 /// Canonical samples of every frame of native pixel data, in order (used by vectors and tools
@@ -133,28 +124,14 @@ pub fn native_canonical_frames(
     layout: NativeLayout,
     data: &[u8],
 ) -> Result<Vec<Vec<u8>>, CanonError> {
-    check_native(descriptor, data)?;
-    let (data, layout) = layout.unswap_words(data, descriptor);
+    let source = PixelSource::native(descriptor.clone(), layout, data)?;
     (0..descriptor.number_of_frames)
         .map(|frame| {
             let mut out = Vec::new();
-            native_frame(&data, descriptor, layout, frame, &mut out)?;
+            source.frame(frame, &mut out)?;
             Ok(out)
         })
         .collect()
-}
-
-/// C4.1.1 and the length rule of C4.2.4.
-fn check_native(descriptor: &PixelDescriptor, data: &[u8]) -> Result<(), CanonError> {
-    descriptor.validate()?;
-    let required = native_required_len(descriptor)?;
-    if (data.len() as u64) < required {
-        return Err(CanonError::PixelDataTooShort {
-            required,
-            actual: data.len() as u64,
-        });
-    }
-    Ok(())
 }
 
 fn check_tile_size(tile_size: u32) -> Result<(), CanonError> {
@@ -166,30 +143,55 @@ fn check_tile_size(tile_size: u32) -> Result<(), CanonError> {
     Ok(())
 }
 
-fn decoded_frame_digest(
-    frame: u32,
-    canonical: &[u8],
-    descriptor: &PixelDescriptor,
-    tile_size: u32,
-) -> FrameDigest {
-    let tiles = tile_digests(frame, canonical, descriptor, tile_size);
-    FrameDigest {
-        digest: merkle_root(&tiles),
-        tiles,
+/// `decoded-samples` mode (C4.3): every frame's canonical samples, tiled and hashed, one
+/// frame in memory at a time.
+fn digest_decoded(source: &PixelSource, tile_size: u32) -> Result<CanonicalPixels, CanonError> {
+    let descriptor = &source.descriptor;
+    let mut canonical = Vec::new();
+    let mut frames = Vec::with_capacity(descriptor.number_of_frames as usize);
+    for frame in 0..descriptor.number_of_frames {
+        source.frame(frame, &mut canonical)?;
+        let tiles = tile_digests(frame, &canonical, descriptor, tile_size);
+        frames.push(FrameDigest {
+            digest: merkle_root(&tiles),
+            tiles,
+        });
     }
+    CanonicalPixels::assemble(
+        descriptor.clone(),
+        PixelMode::DecodedSamples,
+        tile_size,
+        frames,
+    )
 }
 
-const PIXEL_TAGS: [(Tag, SampleFormat); 3] = [
-    (Tag(0x7FE0, 0x0010), SampleFormat::Integer),
-    (Tag(0x7FE0, 0x0008), SampleFormat::Float32),
-    (Tag(0x7FE0, 0x0009), SampleFormat::Float64),
-];
-
-/// Whether the top-level data set has any pixel element (7FE0,0008/0009/0010).
-pub(crate) fn has_pixels(dataset: &DataSet) -> bool {
-    PIXEL_TAGS
+/// `encoded-frames` mode (§4.5): each stored unit hashed as it is.
+fn digest_encoded(
+    descriptor: &PixelDescriptor,
+    fragments: &[Vec<u8>],
+    units: &[Range<usize>],
+) -> Result<CanonicalPixels, CanonError> {
+    let frames = units
         .iter()
-        .any(|(tag, _)| dataset.get(*tag).is_some())
+        .enumerate()
+        .map(|(unit, range)| {
+            // assign_fragments gives in-bounds ranges; an empty slice would only hide a bug
+            // in it, so say so.
+            let unit_fragments =
+                fragments
+                    .get(range.clone())
+                    .ok_or_else(|| CanonError::FramesNotDelimited {
+                        fragments: fragments.len(),
+                        frames: descriptor.number_of_frames,
+                        reason: format!("unit {unit} has no fragment range"),
+                    })?;
+            Ok(FrameDigest {
+                digest: encapsulated::encoded_unit_digest(unit as u32, unit_fragments),
+                tiles: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, CanonError>>()?;
+    CanonicalPixels::assemble(descriptor.clone(), PixelMode::EncodedFrames, 0, frames)
 }
 
 /// The canonical pixels of a data set, or `None` when it has no pixel data (mode `none`).
@@ -199,142 +201,197 @@ pub(crate) fn canonical_pixels(
     tile_size: u32,
 ) -> Result<Option<CanonicalPixels>, CanonError> {
     check_tile_size(tile_size)?;
-    let present: Vec<_> = PIXEL_TAGS
-        .iter()
-        .filter_map(|(tag, format)| dataset.get(*tag).map(|e| (e, *format)))
-        .collect();
-    let (element, sample_format) = match present.as_slice() {
-        [] => return Ok(None),
-        [one] => *one,
-        _ => return Err(CanonError::MultiplePixelElements),
-    };
-    let encoding =
-        classify(transfer_syntax).ok_or_else(|| CanonError::UnsupportedTransferSyntax {
-            uid: transfer_syntax.to_string(),
-        })?;
-    match (&element.value, encoding) {
-        (Value::Primitive(data), PixelEncoding::Native { big_endian }) => {
-            let descriptor =
-                PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
-            let layout = NativeLayout {
-                big_endian,
-                planar: read_planar(dataset, big_endian)?,
-                words: element.vr == dicom_core::VR::OW,
-            };
-            digest_native(&descriptor, layout, data, tile_size).map(Some)
-        }
-        (Value::Encapsulated(pixels), PixelEncoding::Lossless) => {
-            let descriptor = PixelDescriptor::from_dataset(dataset, sample_format, false, true)?;
-            let photometric_as_stored = descriptor::stored_photometric(dataset).unwrap_or_default();
-            let extended = extended_offset_table(dataset)?;
-            let ranges = encapsulated::assign_fragments(
-                pixels,
-                extended.as_deref(),
-                descriptor.number_of_frames,
-            )?;
-            let mut canonical = Vec::new();
-            let mut frames = Vec::with_capacity(ranges.len());
-            for (frame, range) in ranges.into_iter().enumerate() {
-                let frame = frame as u32;
-                encapsulated::decode_frame(
-                    transfer_syntax,
-                    &descriptor,
-                    &photometric_as_stored,
-                    frame,
-                    &pixels.fragments[range],
-                    &mut canonical,
-                )?;
-                mask_samples(&mut canonical, &descriptor);
-                frames.push(decoded_frame_digest(
-                    frame,
-                    &canonical,
-                    &descriptor,
-                    tile_size,
-                ));
-            }
-            CanonicalPixels::assemble(descriptor, PixelMode::DecodedSamples, tile_size, frames)
-                .map(Some)
-        }
-        (Value::Encapsulated(pixels), PixelEncoding::LossyFrames | PixelEncoding::LossyStream) => {
-            let descriptor = PixelDescriptor::from_dataset(dataset, sample_format, false, false)?;
-            let ranges = if encoding == PixelEncoding::LossyStream {
-                std::iter::once(0..pixels.fragments.len()).collect()
-            } else {
-                let extended = extended_offset_table(dataset)?;
-                encapsulated::assign_fragments(
-                    pixels,
-                    extended.as_deref(),
-                    descriptor.number_of_frames,
-                )?
-            };
-            let frames = ranges
-                .into_iter()
-                .enumerate()
-                .map(|(unit, range)| FrameDigest {
-                    digest: encapsulated::encoded_unit_digest(
-                        unit as u32,
-                        &pixels.fragments[range],
-                    ),
-                    tiles: Vec::new(),
-                })
-                .collect();
-            CanonicalPixels::assemble(descriptor, PixelMode::EncodedFrames, 0, frames).map(Some)
-        }
-        (Value::Primitive(_), _) => Err(CanonError::Parse {
-            offset: None,
-            reason: format!(
-                "transfer syntax {transfer_syntax} is encapsulated but the pixel data is native"
-            ),
-        }),
-        (Value::Encapsulated(_), PixelEncoding::Native { .. }) => Err(CanonError::Parse {
-            offset: None,
-            reason: format!(
-                "transfer syntax {transfer_syntax} is native but the pixel data is encapsulated"
-            ),
-        }),
-        (Value::Sequence(_), _) => Err(CanonError::Parse {
-            offset: None,
-            reason: "the pixel data element is a sequence".into(),
-        }),
-    }
-}
-
-fn read_planar(dataset: &DataSet, big_endian: bool) -> Result<bool, CanonError> {
-    let tag = Tag(0x0028, 0x0006);
-    match descriptor::read_us(dataset, tag, "PlanarConfiguration", big_endian)? {
-        None | Some(0) => Ok(false),
-        Some(1) => Ok(true),
-        Some(other) => Err(CanonError::BadPixelAttribute {
-            tag,
-            keyword: "PlanarConfiguration",
-            reason: format!("{other} is not 0 or 1"),
-        }),
-    }
-}
-
-/// The Extended Offset Table (7FE0,0001), OV: 64-bit little-endian offsets (encapsulated
-/// transfer syntaxes are all little endian).
-fn extended_offset_table(dataset: &DataSet) -> Result<Option<Vec<u64>>, CanonError> {
-    let tag = Tag(0x7FE0, 0x0001);
-    let Some(element) = dataset.get(tag) else {
+    let Some(source) = PixelSource::from_dataset(transfer_syntax, dataset)? else {
         return Ok(None);
     };
-    match &element.value {
-        Value::Primitive(octets) if octets.len() % 8 == 0 => Ok(Some(
-            octets
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-        )),
-        Value::Primitive(octets) => Err(CanonError::BadValueLength {
-            tag,
-            vr: "OV",
-            length: octets.len(),
-            unit: 8,
-        }),
-        _ => Err(CanonError::Parse {
-            offset: None,
-            reason: "the Extended Offset Table is not a primitive value".into(),
-        }),
+    match &source.stored {
+        Stored::Native { .. } | Stored::Lossless { .. } => digest_decoded(&source, tile_size),
+        Stored::Encoded {
+            fragments, units, ..
+        } => digest_encoded(&source.descriptor, fragments, units),
+    }
+    .map(Some)
+}
+
+/// Canonical samples of one frame (spec §4.2): exactly the bytes the tile digests hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSamples {
+    /// The normalized descriptor (§4.1) the samples follow: `rows × columns ×
+    /// samples_per_pixel` samples of `sample_width()` bytes each.
+    pub descriptor: PixelDescriptor,
+    /// The frame index, 0-based.
+    pub frame: u32,
+    /// Little-endian, interleaved, masked to Bits Stored (C4.2.1–C4.2.3); one byte (0 or 1)
+    /// per sample for 1-bit data.
+    pub samples: Vec<u8>,
+}
+
+impl DicomInstance {
+    /// Frame `frame` (0-based) decoded to canonical samples (spec §4.2), exactly as the tile
+    /// digests of [`crate::canonicalize`] see them. Only that frame is decoded.
+    ///
+    /// # Errors
+    /// `NoPixelData` when the instance has no pixel element, `FrameOutOfRange` for a frame it
+    /// does not have, `NotDecoded` for a lossy transfer syntax (`encoded-frames` mode, whose
+    /// frames canon-v1 does not decode), and the errors [`crate::canonicalize`] reports for
+    /// the pixel data (`BadPixelAttribute`, `PixelDataTooShort`, `Decode`, ...).
+    pub fn frame_samples(&self, frame: u32) -> Result<FrameSamples, CanonError> {
+        let source = PixelSource::from_dataset(self.transfer_syntax(), &self.dataset)?
+            .ok_or(CanonError::NoPixelData)?;
+        let mut samples = Vec::new();
+        source.frame(frame, &mut samples)?;
+        Ok(FrameSamples {
+            descriptor: source.descriptor,
+            frame,
+            samples,
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap is a failed test
+mod tests {
+    use scanseal_fixtures::{EncodeOptions, Encoding, Fixture, ImageSpec, PlanarConfiguration};
+
+    use super::*;
+    use crate::{canonicalize, CanonOptions};
+
+    const TILE: u32 = 16;
+
+    /// The fixture's samples of `frame` as C4.2 bytes, computed independently of canon:
+    /// shifted down to the high bit, masked to Bits Stored, little endian, interleaved.
+    fn expected_samples(fixture: &Fixture, frame: u32) -> Vec<u8> {
+        let spec = fixture.spec().unwrap();
+        let width = if spec.bits_allocated == 1 {
+            1
+        } else {
+            spec.bytes_per_sample()
+        };
+        let shift = spec.high_bit + 1 - spec.bits_stored;
+        let mask = if spec.bits_stored >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << spec.bits_stored) - 1
+        };
+        let mut out = Vec::new();
+        for y in 0..spec.rows {
+            for x in 0..spec.columns {
+                for s in 0..spec.samples_per_pixel {
+                    let value = (fixture.sample(frame, x, y, s).unwrap() >> shift) & mask;
+                    out.extend_from_slice(&value.to_le_bytes()[..width]);
+                }
+            }
+        }
+        out
+    }
+
+    fn check_every_frame(fixture: &Fixture, encoding: Encoding, options: &EncodeOptions) {
+        let bytes = fixture.encode(encoding, options).unwrap();
+        let instance = DicomInstance::from_bytes(&bytes).unwrap();
+        let canonical = canonicalize(&instance, &CanonOptions::new().tile_size(TILE)).unwrap();
+        let pixels = canonical.pixels.unwrap();
+        let frames = fixture.spec().unwrap().number_of_frames;
+        assert_eq!(pixels.frames.len(), frames as usize);
+        for frame in 0..frames {
+            let got = instance.frame_samples(frame).unwrap();
+            assert_eq!(got.frame, frame);
+            assert_eq!(
+                got.descriptor, pixels.descriptor,
+                "{encoding:?} frame {frame}"
+            );
+            assert_eq!(
+                got.samples,
+                expected_samples(fixture, frame),
+                "{encoding:?} frame {frame}: samples"
+            );
+            assert_eq!(
+                tile_digests(frame, &got.samples, &got.descriptor, TILE),
+                pixels.frames[frame as usize].tiles,
+                "{encoding:?} frame {frame}: tile digests"
+            );
+        }
+        let err = instance.frame_samples(frames).unwrap_err();
+        assert!(
+            matches!(err, CanonError::FrameOutOfRange { frame, frames: n } if frame == frames && n == frames),
+            "{err}"
+        );
+        assert_eq!(err.kind(), "FrameOutOfRange");
+    }
+
+    #[test]
+    fn frame_samples_of_every_frame_match_the_fixture_and_the_tile_digests() {
+        // Odd sizes so that the last tile column and row are partial.
+        let ct = Fixture::new(ImageSpec::ct(37, 45).frames(3), 11);
+        for encoding in [
+            Encoding::ExplicitVrLittleEndian,
+            Encoding::ImplicitVrLittleEndian,
+            Encoding::ExplicitVrBigEndian,
+            Encoding::DeflatedExplicitVrLittleEndian,
+            Encoding::RleLossless,
+        ] {
+            check_every_frame(&ct, encoding, &EncodeOptions::default());
+        }
+    }
+
+    #[test]
+    fn frame_samples_interleave_planar_colour_and_unpack_bits() {
+        let rgb = Fixture::new(ImageSpec::rgb8(19, 23).frames(2), 5);
+        let planar = EncodeOptions {
+            planar_configuration: PlanarConfiguration::Planar,
+            ..EncodeOptions::default()
+        };
+        for encoding in [
+            Encoding::ExplicitVrLittleEndian,
+            Encoding::ExplicitVrBigEndian,
+        ] {
+            check_every_frame(&rgb, encoding, &planar);
+        }
+        check_every_frame(&rgb, Encoding::RleLossless, &EncodeOptions::default());
+        let bits = Fixture::new(ImageSpec::bits1(9, 13).frames(3), 2);
+        check_every_frame(
+            &bits,
+            Encoding::ExplicitVrBigEndian,
+            &EncodeOptions::default(),
+        );
+        let float = Fixture::new(ImageSpec::float32(8, 8).frames(2), 3);
+        check_every_frame(
+            &float,
+            Encoding::ExplicitVrLittleEndian,
+            &EncodeOptions::default(),
+        );
+    }
+
+    #[test]
+    fn frame_samples_without_pixel_data_is_no_pixel_data() {
+        let bytes = Fixture::structured_report()
+            .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+            .unwrap();
+        let instance = DicomInstance::from_bytes(&bytes).unwrap();
+        let err = instance.frame_samples(0).unwrap_err();
+        assert!(matches!(err, CanonError::NoPixelData), "{err}");
+        assert_eq!(err.kind(), "NoPixelData");
+    }
+
+    #[test]
+    fn frame_samples_of_lossy_frames_is_not_decoded() {
+        let bytes = Fixture::new(ImageSpec::mono8(8, 8).frames(2), 1)
+            .encode(Encoding::RleLossless, &EncodeOptions::default())
+            .unwrap();
+        let mut instance = DicomInstance::from_bytes(&bytes).unwrap();
+        // The fixture builder writes no lossy transfer syntax; an encapsulated data set read
+        // as JPEG Baseline stands in for one (canon never looks inside lossy frames).
+        instance.transfer_syntax = "1.2.840.10008.1.2.4.50".into();
+        let canonical = canonicalize(&instance, &CanonOptions::new()).unwrap();
+        assert_eq!(canonical.pixel_mode(), PixelMode::EncodedFrames);
+        let err = instance.frame_samples(0).unwrap_err();
+        assert!(
+            matches!(&err, CanonError::NotDecoded { transfer_syntax } if transfer_syntax == "1.2.840.10008.1.2.4.50"),
+            "{err}"
+        );
+        assert_eq!(err.kind(), "NotDecoded");
+        assert_eq!(
+            instance.frame_samples(2).unwrap_err().kind(),
+            "FrameOutOfRange"
+        );
     }
 }

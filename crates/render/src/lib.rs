@@ -46,9 +46,9 @@
 //!    their union is tinted once to `(128 + g/2, g/2, g/2)` from its gray level `g` (R exceeds
 //!    G by 128, whatever `g` is), then each mark's 1-pixel border inside the rectangle is
 //!    drawn pure red `(255, 0, 0)`. A pixel is marked if and only if it is not gray.
-//! 6. The PNG is 8-bit RGB, non-interlaced, with `tEXt` chunks `Software` =
+//! 6. The PNG is 8-bit RGB, non-interlaced, with text chunks `Software` =
 //!    `scanseal <version>` and `Description` = [`Picture::description`], then any the caller
-//!    adds.
+//!    adds — `tEXt` when the text is Latin-1, `iTXt` (UTF-8) otherwise.
 //!
 //! ```no_run
 //! use scanseal_canon::DicomInstance;

@@ -50,7 +50,7 @@ seconds() { # command...: wall-clock seconds
 make_set ct 512 512 "$CT_FILES"
 make_set small 64 64 "$SMALL_FILES"
 
-printf '%-34s %8s %10s %10s %12s\n' "run" "files" "files/s" "MB/s" "vs sha256"
+printf '%-40s %8s %10s %10s %12s\n' "run" "files" "files/s" "MB/s" "vs openssl"
 for name in ct small; do
     dir="$WORK/$name"
     files=$(find "$dir" -type f | wc -l)
@@ -58,9 +58,9 @@ for name in ct small; do
     sha=$(seconds sh -c "find '$dir' -type f -print0 | xargs -0 cat | openssl dgst -sha256")
     cat_s=$(seconds sh -c "find '$dir' -type f -print0 | xargs -0 cat")
     sha_mbs=$(calc "$bytes / 1000000 / $sha")
-    printf '%-34s %8d %10s %10.1f %12s\n' "$name: cat (read limit)" "$files" "-" \
+    printf '%-40s %8d %10s %10.1f %12s\n' "$name: cat (read limit)" "$files" "-" \
         "$(calc "$bytes / 1000000 / $cat_s")" "-"
-    printf '%-34s %8d %10s %10.1f %12s\n' "$name: openssl dgst -sha256 (1 thread)" "$files" "-" \
+    printf '%-40s %8d %10s %10.1f %12s\n' "$name: openssl dgst -sha256 (1 thread)" "$files" "-" \
         "$sha_mbs" "1.00"
     for threads in 1 2; do
         summary=$("$BIN" verify --trust "$WORK/trust.toml" --json --threads "$threads" "$dir" |
@@ -69,7 +69,7 @@ for name in ct small; do
         mbs=$(echo "$summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["megabytes_per_second"])')
         intact=$(echo "$summary" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verdicts"]["INTACT"])')
         [ "$intact" = "$files" ] || echo "warning: only $intact of $files INTACT" >&2
-        printf '%-34s %8d %10.0f %10.1f %12.2f\n' "$name: scanseal verify -j $threads" "$files" \
+        printf '%-40s %8d %10.0f %10.1f %12.2f\n' "$name: scanseal verify -j $threads" "$files" \
             "$fps" "$mbs" "$(calc "$mbs / $sha_mbs")"
     done
 done

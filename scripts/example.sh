@@ -82,3 +82,36 @@ if target/release/scanseal verify --trust keys-example/trust.toml --ledger "$tmp
     echo "expected ALTERED and exit status 1" >&2
     exit 1
 fi
+echo
+echo "== forensic report: a block of pixels painted over in a slice sealed with 8 x 8 tiles"
+target/release/scanseal sign --key keys-example/example-ct-01.key --tile-size 8 \
+    --out "$tmp/forensic" examples/ct-slice.dcm
+python3 - "$tmp/forensic/ct-slice.dcm" "$(stat -c %s examples/ct-slice.dcm)" <<'PY'
+import sys
+path, original_length = sys.argv[1], int(sys.argv[2])
+rows, columns = 48, 64                      # examples/ct-slice.dcm, 16-bit samples
+start = original_length - rows * columns * 2  # the pixel data ends where the seal block begins
+data = bytearray(open(path, "rb").read())
+for y in range(20, 27):
+    for x in range(30, 41):
+        offset = start + (y * columns + x) * 2
+        data[offset:offset + 2] = (300).to_bytes(2, "little")  # a bright "lesion"
+open(path, "wb").write(data)
+PY
+if target/release/scanseal verify --trust keys-example/trust.toml --explain --png "$tmp/pictures" \
+    "$tmp/forensic/ct-slice.dcm"; then
+    echo "expected ALTERED and exit status 1" >&2
+    exit 1
+fi
+python3 - "$tmp/pictures/ct-slice.dcm.frame-0001.png" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+at = 8
+while at < len(data):
+    length, kind = struct.unpack(">I4s", data[at:at + 8])
+    if kind == b"tEXt":
+        keyword, _, text = data[at + 8:at + 8 + length].partition(b"\0")
+        if keyword == b"Description":
+            print("picture:", text.decode("latin-1"))
+    at += 12 + length
+PY

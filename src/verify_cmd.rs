@@ -82,6 +82,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     };
     let progress = progress_bar(archive, inputs.len());
     let mut summary = Summary::new(args.strict, 0);
+    let stdout_is_terminal = std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout().lock();
     let ran = verify_all(&inputs, &trust, &options, |verified: Verified| {
         let Verified {
@@ -96,7 +97,12 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         }
         summary.add(report.verdict, bytes);
         progress.inc(1);
-        progress.suspend(|| print_report(&mut stdout, &report, args))
+        if stdout_is_terminal {
+            // The bar and the report lines share the screen: lift the bar while printing.
+            progress.suspend(|| print_report(&mut stdout, &report, args))
+        } else {
+            print_report(&mut stdout, &report, args)
+        }
     });
     let ran = match ran {
         Ok(threads) => threads,

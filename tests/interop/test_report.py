@@ -11,6 +11,8 @@
 2. Archive run: a directory of sealed corpus files plus altered, unsigned and unreadable ones
    verified with `--threads 2`: the summary record counts exactly what the file records say,
    the text run ends with the same counts, nothing is written to stderr (not a terminal).
+3. Progress: with stderr a pty the bar is drawn there, and stdout still holds only report
+   lines and the summary.
 
 Every JSON line is validated against spec/report.schema.json (seal_cli.read_verify_output).
 """
@@ -227,3 +229,45 @@ def test_an_archive_run_summarizes_what_its_records_say(signer, tmp_path):
     counts = ", ".join(f"{summary['verdicts'][v]} {v}" for v in sc.VERDICTS
                        if summary["verdicts"][v])
     assert lines[-1].startswith(f"SUMMARY {len(records)} files: {counts}; "), lines[-1]
+
+
+def test_the_progress_bar_goes_to_a_terminal_stderr_only(signer, tmp_path):
+    """stderr a terminal (a pty): the bar is drawn there, stdout holds only the report lines;
+    stderr a pipe: nothing on it (checked in the archive test above)."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for i in range(40):
+        shutil.copy(corpus_file("MR_small.dcm"), inputs / f"{i:02d}.dcm")
+    res = sc.sign(signer, [inputs], out=tmp_path / "archive")
+    assert not res.errors, res.proc.describe()
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([str(sc.scanseal_bin()), "verify", "--trust", str(signer.store),
+                             "--threads", "1", str(tmp_path / "archive")],
+                            stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL)
+    os.close(slave)
+    terminal = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    stdout, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0, terminal.decode(errors="replace")
+    shown = terminal.decode(errors="replace")
+    assert "/40 files" in shown and "files/s" in shown, shown[-500:]
+    lines = stdout.decode().splitlines()
+    assert len(lines) == 41 and all(line.startswith("INTACT ") for line in lines[:40]), lines
+    assert lines[-1].startswith("SUMMARY 40 files: 40 INTACT; ")

@@ -146,7 +146,9 @@ where
         })?;
 
     let stop = AtomicBool::new(false);
-    // Bounded so that workers far ahead of a slow sink wait instead of piling up reports.
+    // Bounded so that workers far ahead of a slow sink (a slow reader of stdout) wait instead
+    // of piling up reports. Reports finished after one slow file still wait in `waiting`
+    // until it is done: a few kilobytes each, the price of input order.
     let (sender, receiver) = mpsc::sync_channel::<Verified>(threads * 16);
     let verify_one = |index: usize, input: &ArchiveInput| -> Verified {
         let (report, bytes) = match input {

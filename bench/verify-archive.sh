@@ -7,7 +7,8 @@
 #   bench/verify-archive.sh [CT_FILES] [SMALL_FILES]     (defaults 400 and 4000)
 #
 # Data sets, generated here: CT slices of 512 x 512 x 16 bits (about 0.5 MB each) and small
-# 64 x 64 x 8-bit images (about 6 KB each, per-file overhead dominates). The page cache is
+# 64 x 64 x 8-bit images (about 14 KB each with their header and seal; per-file overhead
+# dominates). The page cache is
 # warm (each set is read once before timing), so this measures verification, not the disk.
 set -euo pipefail
 

@@ -297,10 +297,7 @@ impl AttributeCanonicalizer {
         top_level: bool,
         has_pixels: bool,
     ) -> Result<Vec<CanonicalElement>, CanonError> {
-        let charset = match dataset.get(Tag(0x0008, 0x0005)).map(|e| &e.value) {
-            Some(Value::Primitive(octets)) => Charset::from_specific_character_set(octets),
-            _ => inherited,
-        };
+        let charset = Charset::in_effect(dataset, inherited);
         let creators = private_creators(dataset, charset);
         let mut out = Vec::with_capacity(dataset.elements.len());
         let mut seen = HashSet::new();
@@ -517,10 +514,10 @@ pub(crate) fn resolved_vr(element: &Element) -> VR {
 
 /// The text VRs of class 1 and their rules (C5.3.2, C5.3.3).
 #[derive(Debug, Clone, Copy)]
-struct TextVr(VR);
+pub(crate) struct TextVr(VR);
 
 impl TextVr {
-    fn of(vr: VR) -> Option<TextVr> {
+    pub(crate) fn of(vr: VR) -> Option<TextVr> {
         use VR::*;
         matches!(
             vr,
@@ -529,7 +526,7 @@ impl TextVr {
         .then_some(TextVr(vr))
     }
 
-    fn uses_charset(self) -> bool {
+    pub(crate) fn uses_charset(self) -> bool {
         matches!(
             self.0,
             VR::SH | VR::LO | VR::UC | VR::ST | VR::LT | VR::UT | VR::PN

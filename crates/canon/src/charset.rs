@@ -4,7 +4,10 @@
 //! undecodable (class 2) rather than being replaced, so that no two different byte strings
 //! decode to the same text by accident.
 
+use dicom_core::Tag;
 use encoding_rs::Encoding;
+
+use crate::read::{DataSet, Value};
 
 /// The character set in effect for a data set (C5.1.2, C5.3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,15 @@ pub(crate) enum Charset {
 }
 
 impl Charset {
+    /// The character set in effect in `dataset`: its own Specific Character Set (0008,0005),
+    /// else `inherited` from the enclosing data set (C5.3.3).
+    pub(crate) fn in_effect(dataset: &DataSet, inherited: Charset) -> Charset {
+        match dataset.get(Tag(0x0008, 0x0005)).map(|e| &e.value) {
+            Some(Value::Primitive(octets)) => Charset::from_specific_character_set(octets),
+            _ => inherited,
+        }
+    }
+
     /// Interprets the octets of a Specific Character Set (0008,0005) value.
     pub(crate) fn from_specific_character_set(octets: &[u8]) -> Charset {
         let text: String = octets.iter().map(|&b| char::from(b)).collect();

@@ -130,7 +130,7 @@ pub fn canonicalize(
     let has_pixels = pixels::has_pixels(&instance.dataset);
     let pixels = pixels::canonical_pixels(&transfer_syntax, &instance.dataset, options.tile_size)?;
     let canonicalizer = attributes::AttributeCanonicalizer {
-        big_endian: transfer_syntax == "1.2.840.10008.1.2.2",
+        big_endian: instance.is_big_endian(),
     };
     let attributes = canonicalizer.top_level(&instance.dataset, has_pixels)?;
     Ok(Canonical {

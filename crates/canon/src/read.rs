@@ -181,6 +181,12 @@ impl DicomInstance {
     pub fn transfer_syntax(&self) -> &str {
         &self.transfer_syntax
     }
+
+    /// Whether binary values are big endian: Explicit VR Big Endian is the one transfer
+    /// syntax that stores them so.
+    pub(crate) fn is_big_endian(&self) -> bool {
+        self.transfer_syntax == "1.2.840.10008.1.2.2"
+    }
 }
 
 /// The byte source under the data set reader: counts the bytes taken (so declared lengths can

@@ -6,14 +6,10 @@
 
 use dicom_core::{Tag, VR};
 
-use crate::attributes::resolved_vr;
+use crate::attributes::{resolved_vr, TextVr};
 use crate::charset::{latin1, Charset};
-use crate::read::{DataSet, Element, Value};
+use crate::read::{DataSet, Value};
 use crate::DicomInstance;
-
-/// Explicit VR Big Endian, the one transfer syntax whose binary values are big endian.
-const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
-const SPECIFIC_CHARACTER_SET: Tag = Tag(0x0008, 0x0005);
 
 impl DicomInstance {
     /// The numeric values of `tag` in the data set reached by `path` (each step: a sequence
@@ -30,7 +26,7 @@ impl DicomInstance {
         let Value::Primitive(octets) = &element.value else {
             return None;
         };
-        let big_endian = self.transfer_syntax() == BIG_ENDIAN;
+        let big_endian = self.is_big_endian();
         let values = match resolved_vr(element) {
             VR::DS | VR::IS => decimal_values(octets)?,
             VR::FL => binary::<4>(octets, big_endian, |b| f64::from(f32::from_le_bytes(b)))?,
@@ -61,21 +57,11 @@ impl DicomInstance {
         let Value::Primitive(octets) = &element.value else {
             return None;
         };
-        let text = match resolved_vr(element) {
-            VR::SH | VR::LO | VR::UC | VR::ST | VR::LT | VR::UT | VR::PN => {
-                charset.decode(octets)?
-            }
-            VR::AE
-            | VR::AS
-            | VR::CS
-            | VR::DA
-            | VR::DS
-            | VR::DT
-            | VR::IS
-            | VR::TM
-            | VR::UI
-            | VR::UR => latin1(octets),
-            _ => return None,
+        let vr = TextVr::of(resolved_vr(element))?;
+        let text = if vr.uses_charset() {
+            charset.decode(octets)?
+        } else {
+            latin1(octets)
         };
         let trimmed = text
             .trim_end_matches(['\0', ' '])
@@ -87,29 +73,19 @@ impl DicomInstance {
     /// The data set at the end of `path`, and the character set in effect there.
     fn reach(&self, path: &[(Tag, usize)]) -> Option<(&DataSet, Charset)> {
         let mut dataset = &self.dataset;
-        let mut charset = charset_of(dataset, Charset::Latin1);
+        let mut charset = Charset::in_effect(dataset, Charset::Latin1);
         for &(sequence, index) in path {
             let Value::Sequence(items) = &dataset.get(sequence)?.value else {
                 return None;
             };
             dataset = items.get(index)?;
-            charset = charset_of(dataset, charset);
+            charset = Charset::in_effect(dataset, charset);
         }
         Some((dataset, charset))
     }
 }
 
 /// The character set a data set declares, else the one it inherits (C5.1.2).
-fn charset_of(dataset: &DataSet, inherited: Charset) -> Charset {
-    match dataset.get(SPECIFIC_CHARACTER_SET) {
-        Some(Element {
-            value: Value::Primitive(octets),
-            ..
-        }) => Charset::from_specific_character_set(octets),
-        _ => inherited,
-    }
-}
-
 /// DS / IS: backslash-separated decimal strings, each padded with spaces.
 fn decimal_values(octets: &[u8]) -> Option<Vec<f64>> {
     let text = latin1(octets);

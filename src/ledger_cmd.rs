@@ -16,6 +16,8 @@ use scanseal_seal::{format_time, read_chain, sidecar_path};
 use scanseal_trust::{Role, TrustStore};
 use time::OffsetDateTime;
 
+use crate::atomic::{self, Existing};
+
 #[derive(clap::Args)]
 pub struct LedgerArgs {
     #[command(subcommand)]
@@ -493,23 +495,8 @@ fn read_text(path: &Path, limit: usize) -> Result<String> {
         .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }
 
-/// Writes a new file atomically (temp file, fsync, link into place); never overwrites.
+/// Writes a new file atomically; never overwrites.
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".scanseal-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist_noclobber(path)
-        .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    atomic::write_file(path, bytes, Existing::Keep)
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }

@@ -1,13 +1,14 @@
 //! `verify --png DIR`: a picture of every altered frame (spec/report.md §4).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use scanseal_canon::DicomInstance;
 use scanseal_render::{render_frame, Rect};
 use scanseal_verify::{Finding, PictureRef, Report};
+
+use crate::atomic::{self, Existing};
 
 /// Writes the pictures of one run into its directory, each name used once.
 pub struct PictureWriter {
@@ -89,7 +90,10 @@ impl PictureWriter {
                 }
             };
             let path = self.name(relative, change.frame);
-            write_replacing(&path, &png)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            atomic::write_file(&path, &png, Existing::Replace)?;
             pictures.push(PictureRef {
                 frame: change.frame,
                 path: Some(path.display().to_string()),
@@ -118,19 +122,4 @@ fn failed(frame: u32, error: String) -> PictureRef {
         path: None,
         error: Some(error),
     }
-}
-
-/// Writes `bytes` to `path` whole or not at all (temp file, fsync, rename); a picture from an
-/// earlier run is replaced.
-fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".scanseal-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

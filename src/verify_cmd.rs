@@ -61,20 +61,20 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     let listed = walk::expand(&args.paths);
     // An archive run (a directory, or several files) ends with a summary line in text too.
     let archive = listed.len() != 1 || args.paths.iter().any(|path| path.is_dir());
-    let mut relative = Vec::with_capacity(listed.len());
-    let inputs: Vec<ArchiveInput> = listed
+    // `relative` names pictures under --png: the path under its directory argument.
+    let (inputs, relative): (Vec<ArchiveInput>, Vec<PathBuf>) = listed
         .into_iter()
         .map(|item| match item {
-            Ok(input) => {
-                relative.push(input.relative);
-                ArchiveInput::File(input.path)
-            }
-            Err((path, reason)) => {
-                relative.push(path.clone());
-                ArchiveInput::Unlisted { path, reason }
-            }
+            Ok(input) => (ArchiveInput::File(input.path), input.relative),
+            Err((path, reason)) => (
+                ArchiveInput::Unlisted {
+                    path: path.clone(),
+                    reason,
+                },
+                path,
+            ),
         })
-        .collect();
+        .unzip();
     let options = ArchiveOptions {
         sidecar_dir: args.sidecar_dir.clone(),
         ledger: args.ledger.clone(),
@@ -104,15 +104,8 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             print_report(&mut stdout, &report, args)
         }
     });
-    let ran = match ran {
-        Ok(threads) => threads,
-        Err(e) => {
-            progress.finish_and_clear();
-            return Err(e.into());
-        }
-    };
     progress.finish_and_clear();
-    summary.threads = ran;
+    summary.threads = ran?;
     summary.finish(started.elapsed());
     if args.json {
         serde_json::to_writer(&mut stdout, &summary.record())?;

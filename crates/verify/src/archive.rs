@@ -123,19 +123,24 @@ where
                 .unwrap_or(1)
         })
         .max(1);
-    let ledger_error = |path: &Path, source| ArchiveError::Ledger {
-        path: path.display().to_string(),
-        source,
-    };
-    // Opened once here so that a ledger that cannot be opened stops the run before it starts.
+    // Opened once here so that a ledger that cannot be opened stops the run before it starts;
+    // that connection is the first worker's, the others open theirs when they need it.
     let first_ledger = match &options.ledger {
-        Some(path) => Some(Ledger::open_read_only(path).map_err(|e| ledger_error(path, e))?),
+        Some(path) => {
+            Some(
+                Ledger::open_read_only(path).map_err(|source| ArchiveError::Ledger {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            )
+        }
         None => None,
     };
-    let mut slots: Vec<Mutex<Option<Ledger>>> = (0..threads).map(|_| Mutex::new(None)).collect();
-    if let Some(slot) = slots.first_mut() {
-        *slot = Mutex::new(first_ledger);
-    }
+    let slots: Vec<Mutex<Option<Ledger>>> = std::iter::once(first_ledger)
+        .chain(std::iter::repeat_with(|| None))
+        .take(threads)
+        .map(Mutex::new)
+        .collect();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|index| format!("scanseal-verify-{index}"))
@@ -215,34 +220,31 @@ fn verify_with_slot(
     options: &ArchiveOptions,
     slot: Option<&Mutex<Option<Ledger>>>,
 ) -> Report {
-    let Some(ledger_path) = &options.ledger else {
-        let verify_options = VerifyOptions {
-            sidecar_dir: options.sidecar_dir.clone(),
-            ledger: None,
+    let mut guard = None;
+    if let Some(ledger_path) = &options.ledger {
+        // Each worker owns its slot, so the lock is never contended; it only makes it Sync.
+        let Some(mut slot) = slot.and_then(|slot| slot.lock().ok()) else {
+            return Report::new(path).conclude(
+                Verdict::Error,
+                "internal: no ledger connection for this worker".into(),
+            );
         };
-        return verify_file(path, trust, &verify_options);
-    };
-    // Each worker owns its slot, so the lock is never contended; it only makes the slot Sync.
-    let Some(mut guard) = slot.and_then(|slot| slot.lock().ok()) else {
-        return Report::new(path).conclude(
-            Verdict::Error,
-            "internal: no ledger connection for this worker".into(),
-        );
-    };
-    if guard.is_none() {
-        match Ledger::open_read_only(ledger_path) {
-            Ok(ledger) => *guard = Some(ledger),
-            Err(e) => {
-                return Report::new(path).conclude(
-                    Verdict::Error,
-                    format!("cannot open the ledger {}: {e}", ledger_path.display()),
-                )
+        if slot.is_none() {
+            match Ledger::open_read_only(ledger_path) {
+                Ok(ledger) => *slot = Some(ledger),
+                Err(e) => {
+                    return Report::new(path).conclude(
+                        Verdict::Error,
+                        format!("cannot open the ledger {}: {e}", ledger_path.display()),
+                    )
+                }
             }
         }
+        guard = Some(slot);
     }
     let verify_options = VerifyOptions {
         sidecar_dir: options.sidecar_dir.clone(),
-        ledger: guard.as_ref(),
+        ledger: guard.as_ref().and_then(|slot| slot.as_ref()),
     };
     verify_file(path, trust, &verify_options)
 }

@@ -12,7 +12,7 @@ use dicom_dictionary_std::StandardDataDictionary;
 use crate::charset::{latin1, Charset};
 use crate::digest::{length_prefix, put_bytes, put_u32, ATTRIBUTE_PREFIX};
 use crate::key_attributes::is_key_attribute;
-use crate::read::{parse_implicit_items, DataSet, Element, Value};
+use crate::read::{parse_implicit_items, DataSet, Element, ElementValue};
 use crate::{CanonError, Digest, Salt};
 
 /// The private creator of the seal's own block (C5.1.1 rule 7).
@@ -338,15 +338,17 @@ impl AttributeCanonicalizer {
     ) -> Result<(ValueClass, Vec<u8>), CanonError> {
         let private = !matches!(id, AttributeId::Standard(_));
         match &element.value {
-            Value::Sequence(items) => Ok((ValueClass::Sequence, self.sequence(items, charset)?)),
-            Value::Encapsulated(_) => Err(CanonError::Parse {
+            ElementValue::Sequence(items) => {
+                Ok((ValueClass::Sequence, self.sequence(items, charset)?))
+            }
+            ElementValue::Encapsulated(_) => Err(CanonError::Parse {
                 offset: None,
                 reason: format!(
                     "encapsulated pixel data in {} outside the top-level Pixel Data",
                     element.tag
                 ),
             }),
-            Value::Primitive(octets) => {
+            ElementValue::Primitive(octets) => {
                 if private {
                     // C5.3.4: a defined-length UN that parses as implicit VR items.
                     if vr == VR::UN && octets.starts_with(&[0xFE, 0xFF, 0x00, 0xE0]) {
@@ -437,7 +439,7 @@ fn private_creators(dataset: &DataSet, charset: Charset) -> BTreeMap<(u16, u8), 
     for element in &dataset.elements {
         let Tag(group, number) = element.tag;
         if group % 2 == 1 && (0x0010..=0x00FF).contains(&number) {
-            if let Value::Primitive(octets) = &element.value {
+            if let ElementValue::Primitive(octets) = &element.value {
                 let text = charset.decode(octets).unwrap_or_else(|| latin1(octets));
                 let creator = TextVr(VR::LO).trim(&text);
                 creators.insert((group, number as u8), creator);

@@ -7,7 +7,7 @@
 use dicom_core::Tag;
 use encoding_rs::Encoding;
 
-use crate::read::{DataSet, Value};
+use crate::read::{DataSet, ElementValue};
 
 /// The character set in effect for a data set (C5.1.2, C5.3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ impl Charset {
     /// else `inherited` from the enclosing data set (C5.3.3).
     pub(crate) fn in_effect(dataset: &DataSet, inherited: Charset) -> Charset {
         match dataset.get(Tag(0x0008, 0x0005)).map(|e| &e.value) {
-            Some(Value::Primitive(octets)) => Charset::from_specific_character_set(octets),
+            Some(ElementValue::Primitive(octets)) => Charset::from_specific_character_set(octets),
             _ => inherited,
         }
     }

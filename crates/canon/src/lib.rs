@@ -58,7 +58,7 @@ pub use merkle::{merkle_root, merkle_tree_hash};
 pub use pixels::{
     pixel_digest, CanonicalPixels, FrameDigest, FrameSamples, PixelDescriptor, SampleFormat,
 };
-pub use read::{DicomInstance, MAX_NESTING};
+pub use read::{DataSet, DicomInstance, Element, ElementValue, Encapsulated, MAX_NESTING};
 pub use transfer::PixelMode;
 
 /// The version of the canonical form this crate implements.

@@ -34,23 +34,31 @@ pub struct DicomInstance {
     pub(crate) dataset: DataSet,
 }
 
-/// A data set (the top level, or one sequence item).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DataSet {
+/// A data set (the top level, or one sequence item): its elements in the order read, which
+/// in a well-formed file is ascending tag order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataSet {
     pub(crate) elements: Vec<Element>,
 }
 
 /// One element as read: tag, VR as known to the reader, and value.
-#[derive(Debug, Clone)]
-pub(crate) struct Element {
-    pub(crate) tag: Tag,
-    pub(crate) vr: VR,
-    pub(crate) value: Value,
+///
+/// The VR is the one in the file for explicit-VR transfer syntaxes; for Implicit VR Little
+/// Endian it is the data dictionary's (`UN` for an unknown tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// The tag.
+    pub tag: Tag,
+    /// The VR.
+    pub vr: VR,
+    /// The value.
+    pub value: ElementValue,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) enum Value {
-    /// Octets as stored (file byte order).
+/// The value of an [`Element`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ElementValue {
+    /// Octets as stored (file byte order, padding included).
     Primitive(Vec<u8>),
     /// A sequence of items (or an undefined-length element read as one, PS3.5 §6.2.2).
     Sequence(Vec<DataSet>),
@@ -59,15 +67,66 @@ pub(crate) enum Value {
 }
 
 /// Encapsulated pixel data: the Basic Offset Table and the fragments after it.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Encapsulated {
-    pub(crate) offset_table: Vec<u32>,
-    pub(crate) fragments: Vec<Vec<u8>>,
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Encapsulated {
+    /// The Basic Offset Table (empty when the first item is empty).
+    pub offset_table: Vec<u32>,
+    /// The fragments, each as stored.
+    pub fragments: Vec<Vec<u8>>,
 }
 
 impl DataSet {
-    pub(crate) fn get(&self, tag: Tag) -> Option<&Element> {
+    /// A data set holding `elements`, sorted into ascending tag order.
+    pub fn from_elements(mut elements: Vec<Element>) -> DataSet {
+        elements.sort_by_key(|e| e.tag);
+        DataSet { elements }
+    }
+
+    /// The elements, in order.
+    pub fn elements(&self) -> &[Element] {
+        &self.elements
+    }
+
+    /// The elements, for editing in place (values, not the order: use [`DataSet::put`] and
+    /// [`DataSet::remove`] to add or remove).
+    pub fn elements_mut(&mut self) -> impl Iterator<Item = &mut Element> {
+        self.elements.iter_mut()
+    }
+
+    /// The element with `tag`.
+    pub fn get(&self, tag: Tag) -> Option<&Element> {
         self.elements.iter().find(|e| e.tag == tag)
+    }
+
+    /// The element with `tag`, for editing.
+    pub fn get_mut(&mut self, tag: Tag) -> Option<&mut Element> {
+        self.elements.iter_mut().find(|e| e.tag == tag)
+    }
+
+    /// Removes and returns the element with `tag`.
+    pub fn remove(&mut self, tag: Tag) -> Option<Element> {
+        let index = self.elements.iter().position(|e| e.tag == tag)?;
+        Some(self.elements.remove(index))
+    }
+
+    /// Keeps only the elements for which `keep` is true.
+    pub fn retain(&mut self, keep: impl FnMut(&Element) -> bool) {
+        self.elements.retain(keep);
+    }
+
+    /// Replaces the element with the same tag, or inserts `element` before the first element
+    /// with a greater tag (so a data set read in ascending order stays so).
+    pub fn put(&mut self, element: Element) {
+        if let Some(existing) = self.get_mut(element.tag) {
+            *existing = element;
+            return;
+        }
+        let index = self
+            .elements
+            .iter()
+            .position(|e| e.tag > element.tag)
+            .unwrap_or(self.elements.len());
+        self.elements.insert(index, element);
     }
 }
 
@@ -180,6 +239,17 @@ impl DicomInstance {
     /// The Transfer Syntax UID from the File Meta Information.
     pub fn transfer_syntax(&self) -> &str {
         &self.transfer_syntax
+    }
+
+    /// The top-level data set (File Meta Information excluded).
+    pub fn data_set(&self) -> &DataSet {
+        &self.dataset
+    }
+
+    /// The top-level data set, for editing. The canonical form of the edited instance is
+    /// [`crate::canonicalize`] of it, as for one read from a file.
+    pub fn data_set_mut(&mut self) -> &mut DataSet {
+        &mut self.dataset
     }
 
     /// Whether binary values are big endian: Explicit VR Big Endian is the one transfer
@@ -454,7 +524,7 @@ fn build_tree<S: StatefulDecode>(
                     .push(Element {
                         tag,
                         vr,
-                        value: Value::Primitive(octets),
+                        value: ElementValue::Primitive(octets),
                     });
             }
             DataToken::SequenceStart { tag, len } => {
@@ -530,12 +600,12 @@ fn build_tree<S: StatefulDecode>(
                     Some(Open::Sequence { tag, items }) => Element {
                         tag,
                         vr: VR::SQ,
-                        value: Value::Sequence(items),
+                        value: ElementValue::Sequence(items),
                     },
                     Some(Open::Pixel { tag, pixels }) => Element {
                         tag,
                         vr: VR::OB,
-                        value: Value::Encapsulated(pixels),
+                        value: ElementValue::Encapsulated(pixels),
                     },
                     _ => return Err(malformed("a sequence delimiter without an open sequence")),
                 };
@@ -625,7 +695,7 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
     }
     match dataset.elements.as_slice() {
         [Element {
-            value: Value::Sequence(items),
+            value: ElementValue::Sequence(items),
             ..
         }] if !items.is_empty() => Some(items.clone()),
         _ => None,

@@ -8,7 +8,7 @@ use dicom_core::{Tag, VR};
 
 use crate::attributes::{resolved_vr, TextVr};
 use crate::charset::{latin1, Charset};
-use crate::read::{DataSet, Value};
+use crate::read::{DataSet, ElementValue};
 use crate::DicomInstance;
 
 impl DicomInstance {
@@ -23,7 +23,7 @@ impl DicomInstance {
     pub fn numeric_values(&self, path: &[(Tag, usize)], tag: Tag) -> Option<Vec<f64>> {
         let (dataset, _) = self.reach(path)?;
         let element = dataset.get(tag)?;
-        let Value::Primitive(octets) = &element.value else {
+        let ElementValue::Primitive(octets) = &element.value else {
             return None;
         };
         let big_endian = self.is_big_endian();
@@ -54,7 +54,7 @@ impl DicomInstance {
     pub fn text_value(&self, path: &[(Tag, usize)], tag: Tag) -> Option<String> {
         let (dataset, charset) = self.reach(path)?;
         let element = dataset.get(tag)?;
-        let Value::Primitive(octets) = &element.value else {
+        let ElementValue::Primitive(octets) = &element.value else {
             return None;
         };
         let vr = TextVr::of(resolved_vr(element))?;
@@ -75,7 +75,7 @@ impl DicomInstance {
         let mut dataset = &self.dataset;
         let mut charset = Charset::in_effect(dataset, Charset::Latin1);
         for &(sequence, index) in path {
-            let Value::Sequence(items) = &dataset.get(sequence)?.value else {
+            let ElementValue::Sequence(items) = &dataset.get(sequence)?.value else {
                 return None;
             };
             dataset = items.get(index)?;

@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use crate::attributes::AttributeCanonicalizer;
 use crate::pixels::{digest_native, native_canonical_frames, NativeLayout};
-use crate::read::{DataSet, Element, Value};
+use crate::read::{DataSet, Element, ElementValue};
 use crate::{merkle_tree_hash, CanonError, PixelDescriptor, Salt, SampleFormat};
 
 fn vector_dir() -> PathBuf {
@@ -176,7 +176,7 @@ fn charset_element(v: &Json) -> Option<Element> {
     v["charset"].as_str().map(|charset| Element {
         tag: Tag(0x0008, 0x0005),
         vr: VR::CS,
-        value: Value::Primitive(charset.as_bytes().to_vec()),
+        value: ElementValue::Primitive(charset.as_bytes().to_vec()),
     })
 }
 
@@ -187,13 +187,13 @@ fn run_attribute(v: &Json) -> Result<(), Mismatch> {
         elements.push(Element {
             tag: Tag(tag.0, tag.1 >> 8),
             vr: VR::LO,
-            value: Value::Primitive(creator.as_bytes().to_vec()),
+            value: ElementValue::Primitive(creator.as_bytes().to_vec()),
         });
     }
     elements.push(Element {
         tag,
         vr: vr_of(v["vr"].as_str().unwrap()),
-        value: Value::Primitive(hex_of(v, "value")),
+        value: ElementValue::Primitive(hex_of(v, "value")),
     });
     check_single_attribute(v, tag, DataSet { elements })
 }
@@ -204,7 +204,7 @@ fn run_item(v: &Json) -> Result<(), Mismatch> {
     elements.push(Element {
         tag,
         vr: VR::SQ,
-        value: Value::Sequence(items_of(&v["items"])),
+        value: ElementValue::Sequence(items_of(&v["items"])),
     });
     check_single_attribute(v, tag, DataSet { elements })
 }
@@ -223,9 +223,9 @@ fn items_of(items: &Json) -> Vec<DataSet> {
                     let tag = Tag(u32_of(e, "group") as u16, u32_of(e, "element") as u16);
                     let vr = vr_of(e["vr"].as_str().unwrap());
                     let value = if e.get("items").is_some() {
-                        Value::Sequence(items_of(&e["items"]))
+                        ElementValue::Sequence(items_of(&e["items"]))
                     } else {
-                        Value::Primitive(hex_of(e, "value"))
+                        ElementValue::Primitive(hex_of(e, "value"))
                     };
                     Element { tag, vr, value }
                 })

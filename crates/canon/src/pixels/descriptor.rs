@@ -4,7 +4,7 @@ use dicom_core::Tag;
 
 use crate::charset::latin1;
 use crate::digest::{put_bytes, put_u32};
-use crate::read::{DataSet, Value};
+use crate::read::{DataSet, ElementValue};
 use crate::CanonError;
 
 const PHOTOMETRIC_INTERPRETATION: Tag = Tag(0x0028, 0x0004);
@@ -304,7 +304,7 @@ pub(super) fn read_us(
     let Some(element) = dataset.get(tag) else {
         return Ok(None);
     };
-    let Value::Primitive(octets) = &element.value else {
+    let ElementValue::Primitive(octets) = &element.value else {
         return Err(CanonError::BadPixelAttribute {
             tag,
             keyword,
@@ -329,7 +329,7 @@ pub(super) fn read_us(
 /// The octets of a text attribute as ISO-8859-1 text (pixel-module text is plain ASCII).
 fn read_text(dataset: &DataSet, tag: Tag) -> Option<String> {
     match &dataset.get(tag)?.value {
-        Value::Primitive(octets) => Some(latin1(octets)),
+        ElementValue::Primitive(octets) => Some(latin1(octets)),
         _ => None,
     }
 }

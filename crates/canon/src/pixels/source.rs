@@ -10,7 +10,7 @@ use dicom_core::Tag;
 use super::descriptor::{self, PixelDescriptor, SampleFormat};
 use super::encapsulated;
 use super::samples::{mask_samples, native_frame, native_required_len, NativeLayout};
-use crate::read::{DataSet, Value};
+use crate::read::{DataSet, ElementValue};
 use crate::transfer::{classify, PixelEncoding};
 use crate::CanonError;
 
@@ -97,7 +97,7 @@ impl<'a> PixelSource<'a> {
                 uid: transfer_syntax.to_string(),
             })?;
         let source = match (&element.value, encoding) {
-            (Value::Primitive(data), PixelEncoding::Native { big_endian }) => {
+            (ElementValue::Primitive(data), PixelEncoding::Native { big_endian }) => {
                 let descriptor =
                     PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
                 let layout = NativeLayout {
@@ -107,7 +107,7 @@ impl<'a> PixelSource<'a> {
                 };
                 PixelSource::native(descriptor, layout, data)?
             }
-            (Value::Encapsulated(pixels), PixelEncoding::Lossless) => {
+            (ElementValue::Encapsulated(pixels), PixelEncoding::Lossless) => {
                 let descriptor =
                     PixelDescriptor::from_dataset(dataset, sample_format, false, true)?;
                 let photometric_as_stored =
@@ -129,7 +129,7 @@ impl<'a> PixelSource<'a> {
                 }
             }
             (
-                Value::Encapsulated(pixels),
+                ElementValue::Encapsulated(pixels),
                 PixelEncoding::LossyFrames | PixelEncoding::LossyStream,
             ) => {
                 let descriptor =
@@ -154,7 +154,7 @@ impl<'a> PixelSource<'a> {
                     },
                 }
             }
-            (Value::Primitive(_), _) => {
+            (ElementValue::Primitive(_), _) => {
                 return Err(CanonError::Parse {
                     offset: None,
                     reason: format!(
@@ -162,7 +162,7 @@ impl<'a> PixelSource<'a> {
                 ),
                 })
             }
-            (Value::Encapsulated(_), PixelEncoding::Native { .. }) => {
+            (ElementValue::Encapsulated(_), PixelEncoding::Native { .. }) => {
                 return Err(CanonError::Parse {
                     offset: None,
                     reason: format!(
@@ -170,7 +170,7 @@ impl<'a> PixelSource<'a> {
                 ),
                 })
             }
-            (Value::Sequence(_), _) => {
+            (ElementValue::Sequence(_), _) => {
                 return Err(CanonError::Parse {
                     offset: None,
                     reason: "the pixel data element is a sequence".into(),
@@ -251,13 +251,13 @@ fn extended_offset_table(dataset: &DataSet) -> Result<Option<Vec<u64>>, CanonErr
         return Ok(None);
     };
     match &element.value {
-        Value::Primitive(octets) if octets.len() % 8 == 0 => Ok(Some(
+        ElementValue::Primitive(octets) if octets.len() % 8 == 0 => Ok(Some(
             octets
                 .chunks_exact(8)
                 .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                 .collect(),
         )),
-        Value::Primitive(octets) => Err(CanonError::BadValueLength {
+        ElementValue::Primitive(octets) => Err(CanonError::BadValueLength {
             tag,
             vr: "OV",
             length: octets.len(),

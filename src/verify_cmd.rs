@@ -10,7 +10,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use scanseal_trust::TrustStore;
 use scanseal_verify::{
-    verify_all, ArchiveInput, ArchiveOptions, Finding, Report, Summary, Verified,
+    verify_all, ArchiveInput, ArchiveOptions, DeidentificationReport, Finding, Report, Summary,
+    Verified,
 };
 
 use crate::pictures::PictureWriter;
@@ -147,6 +148,9 @@ fn print_report(out: &mut impl Write, report: &Report, args: &VerifyArgs) -> std
         for finding in &report.findings {
             explain(out, finding)?;
         }
+        if let Some(deid) = &report.deidentification {
+            explain_deidentification(out, deid)?;
+        }
     }
     for picture in &report.pictures {
         match (&picture.path, &picture.error) {
@@ -158,6 +162,39 @@ fn print_report(out: &mut impl Write, report: &Report, args: &VerifyArgs) -> std
         }
     }
     Ok(())
+}
+
+/// What the de-identification did, by attribute name (never a value).
+fn explain_deidentification(
+    out: &mut impl Write,
+    deid: &DeidentificationReport,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "    de-identified by {} at {} under {}:",
+        deid.signer,
+        deid.created,
+        deid.profile_text()
+    )?;
+    if !deid.withheld.is_empty() {
+        writeln!(out, "    - withheld: {}", deid.withheld.join(", "))?;
+    }
+    if !deid.replaced.is_empty() {
+        let replaced: Vec<String> = deid
+            .replaced
+            .iter()
+            .map(|r| format!("{} ({})", r.attribute, r.action))
+            .collect();
+        writeln!(out, "    - replaced: {}", replaced.join(", "))?;
+    }
+    if !deid.added.is_empty() {
+        writeln!(out, "    - added: {}", deid.added.join(", "))?;
+    }
+    writeln!(
+        out,
+        "    - kept unchanged: {} attributes, under the acquisition seal's commitments",
+        deid.kept
+    )
 }
 
 fn explain(out: &mut impl Write, finding: &Finding) -> std::io::Result<()> {

@@ -93,6 +93,7 @@ impl NewEntry {
         let kind = match manifest.action {
             Action::Acquired => EntryKind::Acquired,
             Action::Countersigned => EntryKind::Countersigned,
+            Action::Deidentified => EntryKind::Deidentified,
             other => {
                 return Err(LedgerError::Malformed {
                     what: "seal",

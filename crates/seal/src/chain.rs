@@ -31,6 +31,12 @@ impl SealRecord {
         Digest(Sha256::digest(&self.envelope).into())
     }
 
+    /// Drops the salt of every attribute for which `keep` is false, so those commitments can
+    /// no longer be opened (rule R1: they become *withheld*). The envelope is untouched.
+    pub fn withhold_salts(&mut self, keep: impl Fn(&[u8]) -> bool) {
+        self.salts.retain(|(id, _)| keep(id));
+    }
+
     /// The salt recorded for `id`.
     pub fn salt(&self, id: &[u8]) -> Option<&Salt> {
         self.salts

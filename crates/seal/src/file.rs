@@ -269,7 +269,7 @@ fn seal_with_hook(
             let replace = same_file(input, output);
             file.seek(SeekFrom::Start(0)).map_err(io(input))?;
             let permissions = file.metadata().map_err(io(input))?.permissions();
-            atomic_write(
+            write_atomically(
                 output,
                 replace,
                 Some(permissions),
@@ -282,7 +282,7 @@ fn seal_with_hook(
             output.clone()
         }
         Placement::Sidecar { path } => {
-            atomic_write(
+            write_atomically(
                 path,
                 options.append,
                 None,
@@ -307,8 +307,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Writes `target` through a temporary file in its directory: `fill`, fsync, `commit`, then
-/// rename over `target` (`replace`) or link it into place only if `target` does not exist.
-fn atomic_write(
+/// rename over `target` (`replace`) or link it into place only if `target` does not exist,
+/// then fsync the directory. `permissions` are set on the new file when given. This is how
+/// every sealed file is put in place (spec §6.3); crates that write sealed files (the
+/// de-identifier) use it too, so an interrupted run leaves the old state or the new one.
+///
+/// # Errors
+/// `OutputExists` when `target` exists and `replace` is false; `Io` for the temporary file,
+/// the sync or the rename; `fill`'s or `commit`'s own error (then nothing is moved into place).
+pub fn write_atomically(
     target: &Path,
     replace: bool,
     permissions: Option<std::fs::Permissions>,

@@ -46,14 +46,14 @@ mod vectors;
 pub use chain::{SealChain, SealRecord, CHAIN_FORMAT};
 pub use envelope::Envelope;
 pub use file::{
-    read_chain, seal_file, seal_file_with, sidecar_path, FoundChain, Placement, SealOutcome,
-    SealSource,
+    read_chain, seal_file, seal_file_with, sidecar_path, write_atomically, FoundChain, Placement,
+    SealOutcome, SealSource,
 };
 pub use manifest::{
-    format_time, parse_time, whole_seconds, Action, Claims, Manifest, PixelManifest,
-    MANIFEST_FORMAT,
+    format_time, parse_time, whole_seconds, Action, AttributeAction, Claims, Deidentification,
+    Manifest, PixelManifest, MANIFEST_FORMAT, MANIFEST_FORMAT_V2,
 };
-pub use sealer::{seal_canonical, SealOptions};
+pub use sealer::{seal_canonical, seal_deidentified, SealOptions};
 
 use scanseal_keys::KeyId;
 

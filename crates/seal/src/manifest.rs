@@ -8,8 +8,13 @@ use time::OffsetDateTime;
 use crate::cbor::{self, text, MapReader};
 use crate::SealError;
 
-/// The manifest format this crate writes and reads.
+/// The manifest format of acquisition and countersignature seals (spec §3).
 pub const MANIFEST_FORMAT: &str = "scanseal-seal-v1";
+
+/// The manifest format that adds the `deidentified` action and its `deidentification` map
+/// (spec §3.1). Writers use it only for de-identification seals, so every other seal stays
+/// readable by a v1-only reader.
+pub const MANIFEST_FORMAT_V2: &str = "scanseal-seal-v2";
 
 /// What a seal records about the instance's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +24,9 @@ pub enum Action {
     Acquired,
     /// A further signer attests the same content; follows another seal.
     Countersigned,
+    /// A de-identification service transformed the instance the previous seal covers and
+    /// seals the result (manifest format v2, with [`Manifest::deidentification`]).
+    Deidentified,
 }
 
 impl Action {
@@ -27,6 +35,7 @@ impl Action {
         match self {
             Action::Acquired => "acquired",
             Action::Countersigned => "countersigned",
+            Action::Deidentified => "deidentified",
         }
     }
 
@@ -34,6 +43,7 @@ impl Action {
         match text {
             "acquired" => Ok(Action::Acquired),
             "countersigned" => Ok(Action::Countersigned),
+            "deidentified" => Ok(Action::Deidentified),
             other => Err(SealError::Malformed {
                 what: "manifest",
                 reason: format!("unknown action {other:?}"),
@@ -45,6 +55,234 @@ impl Action {
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a de-identification step did to one attribute (spec §3.1, rule M7). The word is
+/// signed; the attribute's old and new values are not in the manifest, only its canonical
+/// `ID` and (for attributes still present) the new commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum AttributeAction {
+    /// Value unchanged: the commitment equals the previous seal's.
+    Kept,
+    /// Removed (PS3.15 action X).
+    Removed,
+    /// Replaced by an empty value (Z).
+    Emptied,
+    /// Replaced by a dummy value (D).
+    Dummy,
+    /// Cleaned (C): emptied, or removed content.
+    Cleaned,
+    /// UIDs replaced (U).
+    UidReplaced,
+    /// Dates shifted consistently (C under the modified-dates option).
+    DatesShifted,
+    /// A sequence whose items were de-identified.
+    ItemsDeidentified,
+    /// Added by the de-identification (e.g. Patient Identity Removed).
+    Added,
+}
+
+impl AttributeAction {
+    /// Every action, in the order above.
+    pub const ALL: [AttributeAction; 9] = [
+        AttributeAction::Kept,
+        AttributeAction::Removed,
+        AttributeAction::Emptied,
+        AttributeAction::Dummy,
+        AttributeAction::Cleaned,
+        AttributeAction::UidReplaced,
+        AttributeAction::DatesShifted,
+        AttributeAction::ItemsDeidentified,
+        AttributeAction::Added,
+    ];
+
+    /// The word in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributeAction::Kept => "kept",
+            AttributeAction::Removed => "removed",
+            AttributeAction::Emptied => "emptied",
+            AttributeAction::Dummy => "dummy",
+            AttributeAction::Cleaned => "cleaned",
+            AttributeAction::UidReplaced => "uid-replaced",
+            AttributeAction::DatesShifted => "dates-shifted",
+            AttributeAction::ItemsDeidentified => "items-deidentified",
+            AttributeAction::Added => "added",
+        }
+    }
+
+    /// The action named `word`.
+    pub fn from_name(word: &str) -> Option<AttributeAction> {
+        AttributeAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == word)
+    }
+
+    /// Whether the attribute is present before and after with a different value.
+    pub fn is_replacement(self) -> bool {
+        !matches!(
+            self,
+            AttributeAction::Kept | AttributeAction::Removed | AttributeAction::Added
+        )
+    }
+}
+
+impl std::fmt::Display for AttributeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `deidentification` map of a de-identification seal (spec §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deidentification {
+    /// The profile applied: `basic` (PS3.15 Basic Application Level Confidentiality Profile).
+    pub profile: String,
+    /// The Table E.1-1 options applied (`retain-uids`, ...), sorted, without duplicates.
+    pub options: Vec<String>,
+    /// Per attribute — every attribute of the previous seal's manifest and every attribute
+    /// added — its canonical `ID` and what was done to it, in `ID` key order.
+    pub actions: Vec<(Vec<u8>, AttributeAction)>,
+}
+
+impl Deidentification {
+    /// The action recorded for `id`.
+    pub fn action(&self, id: &[u8]) -> Option<AttributeAction> {
+        self.actions
+            .binary_search_by(|(key, _)| crate::chain::cbor_key_order(key, id))
+            .ok()
+            .and_then(|index| self.actions.get(index))
+            .map(|(_, action)| *action)
+    }
+
+    /// Checks this map against the manifest of the seal before (`previous`) and the
+    /// de-identification seal's own manifest (`this`), rule M7: every attribute of either has
+    /// exactly one action; `removed` exactly for those only `previous` has, `added` exactly
+    /// for those only `this` has; a `kept` attribute has the same commitment in both; and the
+    /// pixels are the same (`pixels` maps equal).
+    ///
+    /// # Errors
+    /// `Malformed` naming the first attribute (by its canonical `ID`, hex) that breaks a rule.
+    pub fn check(&self, previous: &Manifest, this: &Manifest) -> Result<(), SealError> {
+        let malformed = |id: &[u8], reason: &str| SealError::Malformed {
+            what: "deidentification",
+            reason: format!("attribute {}: {reason}", hex::encode(id)),
+        };
+        let before: std::collections::BTreeMap<&[u8], &Digest> = previous
+            .attributes
+            .iter()
+            .map(|(id, c)| (id.as_slice(), c))
+            .collect();
+        let after: std::collections::BTreeMap<&[u8], &Digest> = this
+            .attributes
+            .iter()
+            .map(|(id, c)| (id.as_slice(), c))
+            .collect();
+        for (id, action) in &self.actions {
+            let (old, new) = (before.get(id.as_slice()), after.get(id.as_slice()));
+            match (action, old, new) {
+                (_, None, None) => {
+                    return Err(malformed(id, "has an action but is in neither manifest"))
+                }
+                (AttributeAction::Removed, Some(_), None) => {}
+                (AttributeAction::Removed, _, Some(_)) => {
+                    return Err(malformed(id, "is listed as removed but is still committed"))
+                }
+                (_, Some(_), None) => {
+                    return Err(malformed(id, "is gone but is not listed as removed"))
+                }
+                (AttributeAction::Added, None, Some(_)) => {}
+                (_, None, Some(_)) => {
+                    return Err(malformed(id, "is new but is not listed as added"))
+                }
+                (AttributeAction::Added, Some(_), Some(_)) => {
+                    return Err(malformed(id, "is listed as added but was there before"))
+                }
+                (AttributeAction::Kept, Some(old), Some(new)) if old != new => {
+                    return Err(malformed(
+                        id,
+                        "is listed as kept but its commitment differs from the seal before",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        for id in before.keys().chain(after.keys()) {
+            if self.action(id).is_none() {
+                return Err(malformed(id, "has no de-identification action"));
+            }
+        }
+        if previous.pixels != this.pixels {
+            return Err(SealError::Malformed {
+                what: "deidentification",
+                reason: "the pixels differ from the seal before (a de-identification seal \
+                         asserts the pixels it received, unchanged)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn to_value(&self) -> Value {
+        Value::Map(vec![
+            (text("profile"), text(&self.profile)),
+            (
+                text("options"),
+                Value::Array(self.options.iter().map(|o| text(o)).collect()),
+            ),
+            (
+                text("actions"),
+                Value::Map(
+                    self.actions
+                        .iter()
+                        .map(|(id, action)| (Value::Bytes(id.clone()), text(action.as_str())))
+                        .collect(),
+                ),
+            ),
+        ])
+    }
+
+    fn from_value(value: &Value) -> Result<Deidentification, SealError> {
+        const WHAT: &str = "manifest deidentification";
+        let malformed = |reason: String| SealError::Malformed { what: WHAT, reason };
+        let mut map = MapReader::new(value, WHAT)?;
+        let profile = map.text("profile")?.to_string();
+        if profile != "basic" {
+            return Err(malformed(format!("unknown profile {profile:?}")));
+        }
+        let options = cbor::as_array(map.required("options")?, WHAT, "options")?
+            .iter()
+            .map(|o| cbor::as_text(o, WHAT, "option").map(str::to_string))
+            .collect::<Result<Vec<_>, _>>()?;
+        if options.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err(malformed(
+                "options are not sorted or repeat an option".into(),
+            ));
+        }
+        let actions = match map.required("actions")? {
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(id, action)| {
+                    let id = cbor::as_bytes(id, WHAT, "actions")?;
+                    if id.is_empty() {
+                        return Err(malformed("empty attribute id".into()));
+                    }
+                    let word = cbor::as_text(action, WHAT, "action")?;
+                    let action = AttributeAction::from_name(word)
+                        .ok_or_else(|| malformed(format!("unknown attribute action {word:?}")))?;
+                    Ok((id.to_vec(), action))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(malformed("actions is not a map".into())),
+        };
+        map.finish()?;
+        Ok(Deidentification {
+            profile,
+            options,
+            actions,
+        })
     }
 }
 
@@ -95,6 +333,9 @@ pub struct Manifest {
     pub predecessor: Option<Digest>,
     /// Optional signer claims.
     pub claims: Claims,
+    /// What de-identification did; present exactly when `action` is
+    /// [`Action::Deidentified`].
+    pub deidentification: Option<Deidentification>,
 }
 
 impl Manifest {
@@ -103,8 +344,12 @@ impl Manifest {
     /// # Errors
     /// Only for values CBOR cannot hold (none in practice).
     pub fn to_cbor(&self) -> Result<Vec<u8>, SealError> {
+        let format = match self.action {
+            Action::Deidentified => MANIFEST_FORMAT_V2,
+            _ => MANIFEST_FORMAT,
+        };
         let mut entries = vec![
-            (text("format"), text(MANIFEST_FORMAT)),
+            (text("format"), text(format)),
             (text("action"), text(self.action.as_str())),
             (text("created"), text(&format_time(self.created)?)),
             (text("signer"), Value::Bytes(self.signer.0.to_vec())),
@@ -149,6 +394,10 @@ impl Manifest {
             }
             entries.push((text("claims"), Value::Map(claims)));
         }
+        if let Some(deidentification) = &self.deidentification {
+            entries.push((text("deidentification"), deidentification.to_value()));
+        }
+        // Deterministic order (RFC 8949 §4.2.1): the encoder sorts map keys.
         cbor::encode(&Value::Map(entries))
     }
 
@@ -163,13 +412,17 @@ impl Manifest {
         let value = cbor::decode(bytes, WHAT)?;
         let mut map = MapReader::new(&value, WHAT)?;
         let format = map.text("format")?;
-        if format != MANIFEST_FORMAT {
-            return Err(SealError::UnsupportedVersion {
-                what: WHAT,
-                found: format.to_string(),
-                supported: MANIFEST_FORMAT,
-            });
-        }
+        let version_2 = match format {
+            MANIFEST_FORMAT => false,
+            MANIFEST_FORMAT_V2 => true,
+            _ => {
+                return Err(SealError::UnsupportedVersion {
+                    what: WHAT,
+                    found: format.to_string(),
+                    supported: "scanseal-seal-v1 and scanseal-seal-v2",
+                })
+            }
+        };
         let canon = map.text("canon")?;
         if canon != scanseal_canon::CANON_VERSION {
             return Err(SealError::UnsupportedVersion {
@@ -250,7 +503,39 @@ impl Manifest {
                 claims
             }
         };
+        let deidentification = map
+            .optional("deidentification")
+            .map(Deidentification::from_value)
+            .transpose()?;
         map.finish()?;
+        match (action, &deidentification, version_2) {
+            (Action::Deidentified, _, false) => {
+                return Err(SealError::Malformed {
+                    what: WHAT,
+                    reason: "the deidentified action needs manifest format scanseal-seal-v2".into(),
+                })
+            }
+            (Action::Deidentified, None, true) => {
+                return Err(SealError::Malformed {
+                    what: WHAT,
+                    reason: "a deidentified seal must carry its deidentification map".into(),
+                })
+            }
+            (Action::Acquired | Action::Countersigned, Some(_), _) => {
+                return Err(SealError::Malformed {
+                    what: WHAT,
+                    reason: format!("{action} seals carry no deidentification map"),
+                })
+            }
+            (Action::Acquired | Action::Countersigned, None, true) => {
+                // Writers use v1 for these; accepting v2 would give one seal two encodings.
+                return Err(SealError::Malformed {
+                    what: WHAT,
+                    reason: format!("{action} seals use manifest format scanseal-seal-v1"),
+                });
+            }
+            _ => {}
+        }
         match (action, predecessor) {
             (Action::Acquired, Some(_)) => {
                 return Err(SealError::Malformed {
@@ -258,10 +543,10 @@ impl Manifest {
                     reason: "an acquired seal has no predecessor".into(),
                 })
             }
-            (Action::Countersigned, None) => {
+            (Action::Countersigned | Action::Deidentified, None) => {
                 return Err(SealError::Malformed {
                     what: WHAT,
-                    reason: "a countersigned seal must name its predecessor".into(),
+                    reason: format!("a {action} seal must name its predecessor"),
                 })
             }
             _ => {}
@@ -274,6 +559,7 @@ impl Manifest {
             attributes,
             predecessor,
             claims,
+            deidentification,
         })
     }
 }

@@ -168,7 +168,7 @@ fn descriptor_changes(sealed: &PixelDescriptor, now: &PixelDescriptor) -> Vec<St
         .collect()
 }
 
-fn attribute_ref(id: &[u8]) -> AttributeRef {
+pub(crate) fn attribute_ref(id: &[u8]) -> AttributeRef {
     match AttributeId::decode(id) {
         Some(decoded) => AttributeRef {
             tag: decoded.to_string(),
@@ -185,11 +185,34 @@ fn attribute_ref(id: &[u8]) -> AttributeRef {
 
 /// The content verdict and its one-line reason, for a seal whose signer is trusted.
 pub(crate) fn content_verdict(findings: &[Finding], report: &Report) -> (Verdict, String) {
-    let signed_by = match (&report.signer, &report.sealed_at) {
-        (Some(signer), Some(at)) => format!("sealed by {signer} at {at}"),
+    let acquisition = report
+        .chain
+        .first()
+        .map(|seal| format!("sealed by {} at {}", seal.signer, seal.created))
+        .unwrap_or_else(|| "sealed".to_string());
+    let signed_by = match (&report.deidentification, &report.signer, &report.sealed_at) {
+        (Some(deid), _, _) => format!(
+            "de-identified by {} at {} from a scan {acquisition}",
+            deid.signer, deid.created
+        ),
+        (None, Some(signer), Some(at)) => format!("sealed by {signer} at {at}"),
         _ => "sealed".to_string(),
     };
     if findings.is_empty() {
+        if let Some(deid) = &report.deidentification {
+            return (
+                Verdict::Intact,
+                format!(
+                    "pixels intact since acquisition ({acquisition}); de-identified by {} at {} \
+                     under {}; {} attributes withheld, {} replaced; no other change",
+                    deid.signer,
+                    deid.created,
+                    deid.profile_text(),
+                    deid.withheld.len(),
+                    deid.replaced.len()
+                ),
+            );
+        }
         return (
             Verdict::Intact,
             format!(

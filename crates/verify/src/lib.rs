@@ -41,8 +41,8 @@ use std::path::{Path, PathBuf};
 
 use scanseal_canon::{canonicalize, merkle_root, CanonOptions, DicomInstance, DEFAULT_TILE_SIZE};
 use scanseal_seal::{
-    format_time, read_chain, sidecar_path, Action, Envelope, Manifest, SealChain, SealError,
-    SealSource,
+    format_time, read_chain, sidecar_path, Action, AttributeAction, Envelope, Manifest, SealChain,
+    SealError, SealSource,
 };
 use scanseal_trust::{Role, TrustDecision, TrustStore};
 
@@ -51,9 +51,46 @@ pub use archive::{
     VerdictCounts, Verified, REPORT_SCHEMA, VERDICTS,
 };
 pub use report::{
-    AttributeRef, ChainLink, Finding, FrameChange, LedgerCheck, LedgerEntryRef, PictureRef, Report,
-    Signer, TileRef, Verdict,
+    AttributeRef, ChainLink, DeidentificationReport, Finding, FrameChange, LedgerCheck,
+    LedgerEntryRef, PictureRef, ReplacedAttribute, Report, Signer, TileRef, Verdict,
 };
+
+/// What the newest de-identification seal of `manifests` did, by attribute name (never a
+/// value), for the report.
+fn deidentification_summary(
+    manifests: &[Manifest],
+    chain: &[ChainLink],
+) -> Option<DeidentificationReport> {
+    let (index, map) = manifests
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(index, m)| m.deidentification.as_ref().map(|map| (index, map)))?;
+    let link = chain.get(index)?;
+    let mut summary = DeidentificationReport {
+        signer: link.signer.clone(),
+        created: link.created.clone(),
+        profile: map.profile.clone(),
+        options: map.options.clone(),
+        kept: 0,
+        withheld: Vec::new(),
+        replaced: Vec::new(),
+        added: Vec::new(),
+    };
+    for (id, action) in &map.actions {
+        let name = compare::attribute_ref(id).name();
+        match action {
+            AttributeAction::Kept => summary.kept += 1,
+            AttributeAction::Removed => summary.withheld.push(name),
+            AttributeAction::Added => summary.added.push(name),
+            other => summary.replaced.push(ReplacedAttribute {
+                attribute: name,
+                action: other.to_string(),
+            }),
+        }
+    }
+    Some(summary)
+}
 
 /// Options of [`verify_file`].
 #[derive(Debug, Clone, Default)]
@@ -120,7 +157,7 @@ pub fn verify_chain(
     trust: &TrustStore,
 ) -> Report {
     let mut untrusted: Option<String> = None;
-    let mut latest: Option<Manifest> = None;
+    let mut manifests: Vec<Manifest> = Vec::with_capacity(chain.seals.len());
     for (index, record) in chain.seals.iter().enumerate() {
         let number = index + 1;
         let envelope = match Envelope::parse(&record.envelope) {
@@ -166,7 +203,22 @@ pub fn verify_chain(
                 "the chain does not start with an acquisition seal".into(),
             );
         }
-        let role = Role::Acquisition;
+        if let (Some(map), Some(previous)) = (&manifest.deidentification, manifests.last()) {
+            if let Err(e) = map.check(previous, &manifest) {
+                return report.conclude(
+                    Verdict::Invalid,
+                    format!(
+                        "seal {number} (de-identification) does not match the seal before it: {e}"
+                    ),
+                );
+            }
+        }
+        // A de-identification seal is made by a de-identification service, every other seal
+        // at (or next to) acquisition.
+        let role = match manifest.action {
+            Action::Deidentified => Role::Deidentification,
+            _ => Role::Acquisition,
+        };
         let decision = trust.evaluate(&key_id, role, manifest.created);
         let signer = Signer {
             key_id: key_id.to_hex(),
@@ -194,9 +246,10 @@ pub fn verify_chain(
         });
         report.signer = Some(signer);
         report.sealed_at = format_time(manifest.created).ok();
-        latest = Some(manifest);
+        manifests.push(manifest);
     }
-    let (Some(manifest), Some(record)) = (latest, chain.latest()) else {
+    report.deidentification = deidentification_summary(&manifests, &report.chain);
+    let (Some(manifest), Some(record)) = (manifests.last(), chain.latest()) else {
         return report.conclude(Verdict::Invalid, "malformed seal: no seals".into());
     };
 
@@ -230,7 +283,7 @@ pub fn verify_chain(
             return report.conclude(Verdict::Error, format!("cannot canonicalize the file: {e}"))
         }
     };
-    report.findings = compare::compare(&manifest, record, &canonical);
+    report.findings = compare::compare(manifest, record, &canonical);
     report.attributes_checked = manifest.attributes.len();
 
     if let Some(reason) = untrusted {

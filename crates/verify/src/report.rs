@@ -86,7 +86,7 @@ impl fmt::Display for Signer {
 /// One seal of the chain, as verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainLink {
-    /// `acquired` or `countersigned`.
+    /// `acquired`, `countersigned` or `deidentified`.
     pub action: String,
     /// The signer.
     pub signer: Signer,
@@ -114,6 +114,13 @@ pub struct AttributeRef {
     pub keyword: Option<String>,
     /// Whether it is in `key-attributes-v1`.
     pub key: bool,
+}
+
+impl AttributeRef {
+    /// The keyword, or the tag when the attribute has none (private attributes).
+    pub fn name(&self) -> String {
+        self.keyword.clone().unwrap_or_else(|| self.tag.clone())
+    }
 }
 
 impl fmt::Display for AttributeRef {
@@ -343,6 +350,58 @@ pub struct Report {
     /// Pictures of the altered frames, when asked for (`scanseal verify --png`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pictures: Vec<PictureRef>,
+    /// What the newest de-identification seal of the chain did (spec/deidentification.md),
+    /// when the chain has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deidentification: Option<DeidentificationReport>,
+}
+
+/// A de-identification seal's account of what it did, by attribute name only: a withheld or
+/// replaced attribute is named by its keyword (or tag), never by a value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeidentificationReport {
+    /// Who de-identified (the de-identification seal's signer).
+    pub signer: Signer,
+    /// When, as the de-identification seal asserts.
+    pub created: String,
+    /// The profile: `basic`.
+    pub profile: String,
+    /// The PS3.15 Table E.1-1 options applied.
+    pub options: Vec<String>,
+    /// How many attributes were kept unchanged (and are covered by the acquisition seal's
+    /// commitments).
+    pub kept: usize,
+    /// Removed attributes, by keyword (or tag).
+    pub withheld: Vec<String>,
+    /// Attributes present with a new value, and how it was made.
+    pub replaced: Vec<ReplacedAttribute>,
+    /// Attributes the de-identification added.
+    pub added: Vec<String>,
+}
+
+impl DeidentificationReport {
+    /// "the Basic Profile", with its options if any.
+    pub fn profile_text(&self) -> String {
+        let profile = match self.profile.as_str() {
+            "basic" => "the Basic Profile".to_string(),
+            other => format!("profile {other}"),
+        };
+        if self.options.is_empty() {
+            profile
+        } else {
+            format!("{profile} with options {}", self.options.join(", "))
+        }
+    }
+}
+
+/// An attribute that a de-identification replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReplacedAttribute {
+    /// Keyword (or tag).
+    pub attribute: String,
+    /// `emptied`, `dummy`, `cleaned`, `uid-replaced`, `dates-shifted` or
+    /// `items-deidentified`.
+    pub action: String,
 }
 
 /// A picture of one altered frame (spec/report.md §4), or why there is none.
@@ -408,6 +467,7 @@ impl Report {
             chain: Vec::new(),
             ledger: None,
             pictures: Vec::new(),
+            deidentification: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use scanseal_fixtures::{EncodeOptions, Encoding, Fixture, ImageSpec};
+use scanseal_fixtures::{tags, EncodeOptions, Encoding, Fixture, ImageSpec, VR};
 use serde_json::Value;
 
 mod common;
@@ -286,6 +286,35 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
     assert_eq!(report["ledger"]["status"], "pixels-match");
     assert_eq!(report["ledger"]["matched_by"], "instance");
     assert_eq!(report["ledger"]["entry"]["seq"], 0);
+    let recorded = report["ledger"]["entry"]["recorded"].as_str().unwrap();
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no seal; pixels match acquisition entry #0 sealed by ct (")
+            && reason.ends_with(&format!(" at {recorded}; header not covered by a seal")),
+        "{reason}"
+    );
+
+    // A de-identifier replaced the UID: found by the pixels alone.
+    let mut renamed = fixture.clone();
+    renamed.set_attribute(tags::SOP_INSTANCE_UID, VR::UI, "2.25.4242");
+    let renamed = renamed
+        .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+        .unwrap();
+    std::fs::write(lab.path("renamed.dcm"), renamed).unwrap();
+    let (code, report) = check("renamed.dcm");
+    assert_eq!(code, 1);
+    assert_eq!(report["verdict"], "UNSIGNED");
+    assert_eq!(report["ledger"]["status"], "pixels-match");
+    assert_eq!(report["ledger"]["matched_by"], "pixels");
+    assert_eq!(report["ledger"]["entry"]["seq"], 0);
+    assert_eq!(report["ledger"]["entry"]["kind"], "acquired");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no seal; pixels match acquisition entry #0 sealed by ct (")
+            && reason.contains(&format!(" at {recorded}; header not covered by a seal ("))
+            && reason.contains("SOP Instance UID is not in the ledger"),
+        "{reason}"
+    );
 
     let value = fixture.sample(0, 10, 10, 0).unwrap();
     fixture.set_sample(0, 10, 10, 0, value ^ 0x55).unwrap();

@@ -35,6 +35,8 @@ TOOL_PACKAGES = {
     "gdcmconv": "libgdcm-tools",
     "dcmodify": "dcmtk",  # test_seal.py: edits of sealed files
     "gdcmdump": "libgdcm-tools",  # test_seal.py: sealed files read cleanly
+    "gdcmanon": "libgdcm-tools",  # test_deid_thirdparty.py: a third-party de-identifier
+    "openssl": "openssl",  # test_deid_thirdparty.py: gdcmanon's certificate
 }
 
 # Python modules the tier imports (module name -> pip requirement).

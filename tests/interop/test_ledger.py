@@ -910,9 +910,13 @@ def test_seal_stripped(world, tmp_path, name):
     r_kept, r_changed, r_uid, r_both = verify_ledger(world.keys.trust, world.db,
                                                      [kept, changed, new_uid, both])
 
+    match = (f"no seal; pixels match acquisition entry #{it.seq} sealed by example-ct-01 "
+             f"({world.keys.ct_kid.hex()}) "
+             f"at {e['recorded']}; header not covered by a seal")
     lg = r_kept["ledger"]
     assert r_kept["verdict"] == "UNSIGNED" and lg["status"] == "pixels-match" \
-        and lg["matched_by"] == "instance" and lg["entry"]["seq"] == it.seq, sc.show(r_kept)
+        and lg["matched_by"] == "instance" and lg["entry"]["seq"] == it.seq \
+        and r_kept["reason"] == match, f"expected reason {match!r}:\n{sc.show(r_kept)}"
 
     lg = r_changed["ledger"]
     want = (f"seal removed: ledger entry #{it.seq} records this instance as acquired at "
@@ -923,7 +927,8 @@ def test_seal_stripped(world, tmp_path, name):
 
     lg = r_uid["ledger"]
     assert r_uid["verdict"] == "UNSIGNED" and lg["status"] == "pixels-match" \
-        and lg["matched_by"] == "pixels" and lg["entry"]["seq"] == it.seq, sc.show(r_uid)
+        and lg["matched_by"] == "pixels" and lg["entry"]["seq"] == it.seq \
+        and r_uid["reason"].startswith(match + " ("), f"expected reason {match!r} (...):\n{sc.show(r_uid)}"
 
     assert r_both["verdict"] == "UNSIGNED" and r_both["ledger"]["status"] == "not-found", sc.show(r_both)
 

@@ -1,7 +1,7 @@
 //! Looking a file up in a ledger (`verify --ledger`).
 
 use scanseal_canon::{canonicalize, CanonOptions, Canonical, DicomInstance, PixelMode};
-use scanseal_ledger::{instance_key, sop_instance_uid, Entry, Ledger, LedgerError};
+use scanseal_ledger::{instance_key, sop_instance_uid, Entry, EntryKind, Ledger, LedgerError};
 use scanseal_seal::{format_time, SealChain};
 use scanseal_trust::{Role, TrustStore};
 
@@ -80,8 +80,9 @@ pub(crate) fn unsealed(
             return report;
         }
     };
-    let result = match sop_instance_uid(&canonical) {
-        Some(uid) => ledger.find_by_instance(&instance_key(Some(&uid))),
+    let uid = sop_instance_uid(&canonical);
+    let result = match &uid {
+        Some(uid) => ledger.find_by_instance(&instance_key(Some(uid))),
         None => Ok(Vec::new()),
     };
     let by_instance = match result {
@@ -93,31 +94,16 @@ pub(crate) fn unsealed(
         }
     };
     if by_instance.is_empty() {
-        return by_pixels(report, &canonical, ledger, trust);
+        let has_uid = uid.is_some();
+        return by_pixels(report, &canonical, has_uid, ledger, trust);
     }
 
+    let mut matching: Vec<&Entry> = Vec::new();
     let mut differing: Option<&Entry> = None;
     let mut uncomparable: Option<(&Entry, String)> = None;
     for entry in &by_instance {
         match compare_pixels(entry, instance, &canonical) {
-            PixelComparison::Match => {
-                let message = format!(
-                    "no seal, but its pixels match ledger entry #{} ({} {}); the header is not \
-                     covered without the seal",
-                    entry.seq,
-                    entry.content.kind,
-                    sealed_by(entry, trust)
-                );
-                return conclude(
-                    report,
-                    Verdict::Unsigned,
-                    message,
-                    "pixels-match",
-                    "instance",
-                    entry,
-                    trust,
-                );
-            }
+            PixelComparison::Match => matching.push(entry),
             PixelComparison::Differ => {
                 differing.get_or_insert(entry);
             }
@@ -125,6 +111,18 @@ pub(crate) fn unsealed(
                 uncomparable.get_or_insert((entry, why));
             }
         }
+    }
+    if let Some(entry) = preferred(matching) {
+        let message = format!("no seal; {}", pixels_match(entry, trust));
+        return conclude(
+            report,
+            Verdict::Unsigned,
+            message,
+            "pixels-match",
+            "instance",
+            entry,
+            trust,
+        );
     }
     if let Some(entry) = differing {
         let message = format!(
@@ -165,31 +163,32 @@ pub(crate) fn unsealed(
     }
 }
 
-/// No entry for the SOP Instance UID: look for the pixels alone (a de-identifier may have
-/// replaced the UIDs).
+/// No entry for the SOP Instance UID (or none in the file): look for the pixels alone (a
+/// de-identifier may have replaced the UIDs).
 fn by_pixels(
     mut report: Report,
     canonical: &Canonical,
+    has_uid: bool,
     ledger: &Ledger,
     trust: &TrustStore,
 ) -> Report {
     if let Some(pixels) = &canonical.pixels {
         match ledger.find_by_pixels(&pixels.digest) {
             Ok(entries) => {
-                let matching = entries.iter().find(|entry| {
+                let matching = preferred(entries.iter().filter(|entry| {
                     entry
                         .content
                         .pixels
                         .is_some_and(|p| p.mode == pixels.mode && p.tile_size == pixels.tile_size)
-                });
+                }));
                 if let Some(entry) = matching {
-                    let message = format!(
-                        "no seal and its SOP Instance UID is not in the ledger, but its pixels \
-                         match ledger entry #{} ({} {}); the header is not covered by a seal",
-                        entry.seq,
-                        entry.content.kind,
-                        sealed_by(entry, trust)
-                    );
+                    let why = if has_uid {
+                        "its SOP Instance UID is not in the ledger: a de-identifier may have \
+                         replaced it"
+                    } else {
+                        "it has no SOP Instance UID"
+                    };
+                    let message = format!("no seal; {} ({why})", pixels_match(entry, trust));
                     return conclude(
                         report,
                         Verdict::Unsigned,
@@ -315,14 +314,47 @@ fn signer_of(entry: &Entry, trust: &TrustStore) -> Signer {
     }
 }
 
-/// "sealed at T by K" for a sentence.
-fn sealed_by(entry: &Entry, trust: &TrustStore) -> String {
+/// "name (key id)", or "key <id> (not in the trust store)", for a sentence.
+fn signer_text(entry: &Entry, trust: &TrustStore) -> String {
     let signer = signer_of(entry, trust);
-    let who = match signer.name {
+    match signer.name {
         Some(name) => format!("{name} ({})", signer.key_id),
         None => format!("key {} (not in the trust store)", signer.key_id),
-    };
-    format!("at {} by {who}", time_text(entry))
+    }
+}
+
+/// "at T by K" for a sentence; T is the time the ledger recorded the entry.
+fn sealed_by(entry: &Entry, trust: &TrustStore) -> String {
+    format!("at {} by {}", time_text(entry), signer_text(entry, trust))
+}
+
+/// The entry kind as the noun before "entry": "acquisition entry #3".
+fn kind_noun(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Acquired => "acquisition",
+        EntryKind::Countersigned => "countersignature",
+        EntryKind::Deidentified => "de-identification",
+    }
+}
+
+/// "pixels match acquisition entry #N sealed by K at T; header not covered by a seal", where
+/// T is the time the ledger recorded the entry (the ledger does not hold the seal's own time).
+fn pixels_match(entry: &Entry, trust: &TrustStore) -> String {
+    format!(
+        "pixels match {} entry #{} sealed by {} at {}; header not covered by a seal",
+        kind_noun(entry.content.kind),
+        entry.seq,
+        signer_text(entry, trust),
+        time_text(entry)
+    )
+}
+
+/// Of several entries whose pixels match, the one to name: the oldest acquisition entry (the
+/// scan as acquired), else the oldest entry.
+fn preferred<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<&'a Entry> {
+    entries
+        .into_iter()
+        .min_by_key(|entry| (entry.content.kind != EntryKind::Acquired, entry.seq))
 }
 
 fn entry_ref(entry: &Entry, trust: &TrustStore) -> LedgerEntryRef {
@@ -332,5 +364,231 @@ fn entry_ref(entry: &Entry, trust: &TrustStore) -> LedgerEntryRef {
         recorded: time_text(entry),
         signer: signer_of(entry, trust),
         envelope_sha256: entry.content.envelope.to_hex(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::Path;
+
+    use scanseal_canon::Digest;
+    use scanseal_fixtures::{tags, EncodeOptions, Encoding, Fixture, VR};
+    use scanseal_keys::{KeyId, SigningKey};
+    use scanseal_ledger::{NewEntry, PixelRecord};
+    use scanseal_trust::TrustedKey;
+
+    use super::*;
+
+    const RECORDED: &str = "2026-03-04T05:06:07Z";
+
+    struct Lab {
+        _dir: tempfile::TempDir,
+        ledger: Ledger,
+        trust: TrustStore,
+        ct: KeyId,
+        stranger: KeyId,
+    }
+
+    impl Lab {
+        fn new() -> Lab {
+            let dir = tempfile::tempdir().unwrap();
+            let ledger =
+                Ledger::create(&dir.path().join("ledger.db"), "test.example/ledger").unwrap();
+            let ct = SigningKey::from_seed(&[1; 32]).public_key();
+            let stranger = SigningKey::from_seed(&[2; 32]).key_id();
+            let mut trust = TrustStore::new();
+            let ct_id = ct.key_id();
+            trust
+                .add(TrustedKey::new("ct-01", Role::Acquisition, ct))
+                .unwrap();
+            Lab {
+                _dir: dir,
+                ledger,
+                trust,
+                ct: ct_id,
+                stranger,
+            }
+        }
+
+        /// Appends entries (kind, signer, instance key) with `canonical`'s pixels.
+        fn record(&mut self, canonical: &Canonical, entries: &[(EntryKind, KeyId, Digest)]) {
+            let pixels = canonical.pixels.as_ref().unwrap();
+            let size = self.ledger.size().unwrap();
+            let entries: Vec<NewEntry> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, (kind, signer, instance))| NewEntry {
+                    kind: *kind,
+                    signer: *signer,
+                    envelope: Digest([(size as u8).wrapping_add(i as u8); 32]),
+                    pixels: Some(PixelRecord {
+                        mode: pixels.mode,
+                        digest: pixels.digest,
+                        tile_size: pixels.tile_size,
+                    }),
+                    instance: *instance,
+                    predecessor: None,
+                })
+                .collect();
+            self.ledger
+                .append_recorded(&entries, scanseal_seal::parse_time(RECORDED).unwrap())
+                .unwrap();
+        }
+
+        fn check(&self, instance: &DicomInstance) -> Report {
+            // As verify_file hands it over.
+            let report = Report::new(Path::new("scan.dcm")).conclude(
+                Verdict::Unsigned,
+                "no seal: no scanseal block in the file and no sidecar".into(),
+            );
+            unsealed(report, instance, &self.ledger, &self.trust)
+        }
+    }
+
+    fn scan(uid: Option<&str>) -> (DicomInstance, Canonical) {
+        let mut fixture = Fixture::ct_slice(3);
+        match uid {
+            Some(uid) => fixture.set_attribute(tags::SOP_INSTANCE_UID, VR::UI, uid),
+            None => {
+                fixture.remove_attribute(tags::SOP_INSTANCE_UID);
+            }
+        }
+        let bytes = fixture
+            .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+            .unwrap();
+        let instance = DicomInstance::from_bytes(&bytes).unwrap();
+        let canonical = canonicalize(&instance, &CanonOptions::new()).unwrap();
+        (instance, canonical)
+    }
+
+    fn key_of(uid: &str) -> Digest {
+        instance_key(Some(uid))
+    }
+
+    fn ledger_of(report: &Report) -> &LedgerCheck {
+        report.ledger.as_ref().unwrap()
+    }
+
+    #[test]
+    fn pixels_found_by_instance_name_the_acquisition_entry() {
+        let mut lab = Lab::new();
+        let (instance, canonical) = scan(Some("1.2.3.4"));
+        let (ct, uid) = (lab.ct, key_of("1.2.3.4"));
+        lab.record(
+            &canonical,
+            &[
+                (EntryKind::Countersigned, ct, uid),
+                (EntryKind::Acquired, ct, uid),
+            ],
+        );
+        let report = lab.check(&instance);
+        let want = format!(
+            "no seal; pixels match acquisition entry #1 sealed by ct-01 ({}) at {RECORDED}; \
+             header not covered by a seal",
+            lab.ct.to_hex()
+        );
+        assert_eq!(report.verdict, Verdict::Unsigned);
+        assert_eq!(report.reason, want);
+        let check = ledger_of(&report);
+        assert_eq!(check.status, "pixels-match");
+        assert_eq!(check.matched_by.as_deref(), Some("instance"));
+        assert_eq!(check.message, want);
+        let entry = check.entry.as_ref().unwrap();
+        assert_eq!((entry.seq, entry.kind.as_str()), (1, "acquired"));
+        assert_eq!(entry.recorded, RECORDED);
+    }
+
+    #[test]
+    fn pixels_found_without_the_uid_prefer_the_acquisition_entry() {
+        let mut lab = Lab::new();
+        let (_, recorded) = scan(Some("1.2.3.4"));
+        let (ct, stranger) = (lab.ct, lab.stranger);
+        lab.record(
+            &recorded,
+            &[
+                (EntryKind::Deidentified, stranger, key_of("9.9.9")),
+                (EntryKind::Acquired, stranger, key_of("1.2.3.4")),
+                (EntryKind::Acquired, ct, key_of("1.2.3.4")),
+            ],
+        );
+        // A de-identifier replaced the UID.
+        let (instance, _) = scan(Some("2.25.777"));
+        let report = lab.check(&instance);
+        let want = format!(
+            "no seal; pixels match acquisition entry #1 sealed by key {} (not in the trust \
+             store) at {RECORDED}; header not covered by a seal (its SOP Instance UID is not in \
+             the ledger: a de-identifier may have replaced it)",
+            lab.stranger.to_hex()
+        );
+        assert_eq!(report.verdict, Verdict::Unsigned);
+        assert_eq!(report.reason, want);
+        let check = ledger_of(&report);
+        assert_eq!(check.status, "pixels-match");
+        assert_eq!(check.matched_by.as_deref(), Some("pixels"));
+        assert_eq!(check.entry.as_ref().unwrap().seq, 1);
+
+        // Without a UID at all, the reason says so.
+        let (instance, _) = scan(None);
+        let report = lab.check(&instance);
+        assert!(
+            report
+                .reason
+                .ends_with("; header not covered by a seal (it has no SOP Instance UID)"),
+            "{}",
+            report.reason
+        );
+        assert_eq!(ledger_of(&report).matched_by.as_deref(), Some("pixels"));
+    }
+
+    #[test]
+    fn without_an_acquisition_entry_the_oldest_is_named_by_its_kind() {
+        for (kinds, want) in [
+            (
+                [EntryKind::Deidentified, EntryKind::Countersigned],
+                "de-identification entry #0",
+            ),
+            (
+                [EntryKind::Countersigned, EntryKind::Deidentified],
+                "countersignature entry #0",
+            ),
+        ] {
+            let mut lab = Lab::new();
+            let (_, recorded) = scan(Some("1.2.3.4"));
+            let ct = lab.ct;
+            lab.record(
+                &recorded,
+                &[(kinds[0], ct, key_of("5.5")), (kinds[1], ct, key_of("6.6"))],
+            );
+            let (instance, _) = scan(Some("7.7"));
+            let report = lab.check(&instance);
+            assert!(
+                report
+                    .reason
+                    .starts_with(&format!("no seal; pixels match {want} sealed by ct-01 (")),
+                "{}",
+                report.reason
+            );
+        }
+    }
+
+    #[test]
+    fn other_pixels_are_not_found() {
+        let mut lab = Lab::new();
+        let (_, recorded) = scan(Some("1.2.3.4"));
+        let ct = lab.ct;
+        lab.record(&recorded, &[(EntryKind::Acquired, ct, key_of("1.2.3.4"))]);
+        let mut fixture = Fixture::ct_slice(3);
+        fixture.set_attribute(tags::SOP_INSTANCE_UID, VR::UI, "2.25.1");
+        let value = fixture.sample(0, 1, 1, 0).unwrap();
+        fixture.set_sample(0, 1, 1, 0, value ^ 1).unwrap();
+        let bytes = fixture
+            .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+            .unwrap();
+        let report = lab.check(&DicomInstance::from_bytes(&bytes).unwrap());
+        assert_eq!(report.verdict, Verdict::Unsigned);
+        assert_eq!(ledger_of(&report).status, "not-found");
+        assert!(!report.reason.contains("pixels match"), "{}", report.reason);
     }
 }

@@ -163,6 +163,58 @@ pub enum CanonError {
         /// The Transfer Syntax UID.
         transfer_syntax: String,
     },
+    /// A value is longer than its element header's length field can declare, in the transfer
+    /// syntax being written (65535 bytes for a VR with a 2-byte length in explicit VR).
+    #[error(
+        "element {tag} ({vr}) has {length} bytes, more than the {max} its length field can hold"
+    )]
+    ValueTooLong {
+        /// The element.
+        tag: Tag,
+        /// Its VR.
+        vr: &'static str,
+        /// The value length.
+        length: usize,
+        /// The largest length the header can declare.
+        max: u32,
+    },
+    /// The elements of a data set being written are not in strictly ascending tag order.
+    #[error("element {tag} follows {previous}: tags must ascend strictly")]
+    TagsNotAscending {
+        /// The element before.
+        previous: Tag,
+        /// The element out of order (or repeated).
+        tag: Tag,
+    },
+    /// A File Meta Information element (group 0002) in the data set being written.
+    #[error("element {tag} belongs to the File Meta Information, not the data set")]
+    FileMetaInDataSet {
+        /// The element.
+        tag: Tag,
+    },
+    /// An element that cannot be written so that it reads back as the same element.
+    #[error("element {tag} cannot be written: {reason}")]
+    NotEncodable {
+        /// The element.
+        tag: Tag,
+        /// Why.
+        reason: String,
+    },
+    /// A File Meta Information field given to the writer is invalid.
+    #[error("File Meta Information {field}: {reason}")]
+    BadFileMeta {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Writing the output failed.
+    #[error("cannot write the output: {source}")]
+    Write {
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl CanonError {
@@ -189,6 +241,12 @@ impl CanonError {
             CanonError::NoPixelData => "NoPixelData",
             CanonError::FrameOutOfRange { .. } => "FrameOutOfRange",
             CanonError::NotDecoded { .. } => "NotDecoded",
+            CanonError::ValueTooLong { .. } => "ValueTooLong",
+            CanonError::TagsNotAscending { .. } => "TagsNotAscending",
+            CanonError::FileMetaInDataSet { .. } => "FileMetaInDataSet",
+            CanonError::NotEncodable { .. } => "NotEncodable",
+            CanonError::BadFileMeta { .. } => "BadFileMeta",
+            CanonError::Write { .. } => "Write",
         }
     }
 }

@@ -47,6 +47,7 @@ mod transfer;
 mod values;
 #[cfg(test)]
 mod vectors;
+mod write;
 
 pub use attributes::{AttributeId, CanonicalAttribute, ValueClass, SEAL_PRIVATE_CREATOR};
 pub use digest::{
@@ -60,6 +61,7 @@ pub use pixels::{
 };
 pub use read::{DataSet, DicomInstance, Element, ElementValue, Encapsulated, MAX_NESTING};
 pub use transfer::PixelMode;
+pub use write::FileMeta;
 
 /// The version of the canonical form this crate implements.
 pub const CANON_VERSION: &str = "canon-v1";

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
 mod atomic;
+mod deidentify_cmd;
 mod digest;
 mod inspect_cmd;
 mod keygen_cmd;
@@ -39,6 +40,10 @@ enum Command {
     /// Seal DICOM files: embed a signed seal (--out DIR or --in-place) or write FILE.seal
     /// sidecars (--sidecar).
     Sign(sign_cmd::SignArgs),
+    /// De-identify sealed files (PS3.15 Basic Profile and its options) and extend their seal
+    /// chain with a `deidentified` seal, so the pixels stay provably the acquired ones
+    /// (--out DIR or --in-place).
+    Deidentify(deidentify_cmd::DeidentifyArgs),
     /// Verify sealed files against a trust store: INTACT, MODIFIED, ALTERED, UNSIGNED,
     /// UNTRUSTED, INVALID or ERROR per file. Exit 0 when all are INTACT or MODIFIED.
     Verify(verify_cmd::VerifyArgs),
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => keygen_cmd::run(&args),
         Command::Trust(args) => trust_cmd::run(&args),
         Command::Sign(args) => sign_cmd::run(&args),
+        Command::Deidentify(args) => deidentify_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run(&args),
         Command::Inspect(args) => inspect_cmd::run(&args),
         Command::Ledger(args) => ledger_cmd::run(&args),

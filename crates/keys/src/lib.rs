@@ -469,30 +469,38 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
     Ok(())
 }
 
-#[cfg(unix)]
 fn check_private_permissions(path: &Path, file: &File) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = file
-        .metadata()
-        .map_err(|source| KeyError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(KeyError::InsecurePermissions {
+    match access_by_others(file) {
+        Ok(None) => Ok(()),
+        Ok(Some(mode)) => Err(KeyError::InsecurePermissions {
             path: path.to_path_buf(),
             mode,
-        });
+        }),
+        Err(source) => Err(KeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
-    Ok(())
 }
 
-#[cfg(not(unix))]
-fn check_private_permissions(_path: &Path, _file: &File) -> Result<(), KeyError> {
-    Ok(())
+/// The file's permission bits when its group or others may access it (a secret such as a
+/// private key must be readable by its owner only); `None` when they may not, and always on
+/// platforms without Unix permissions.
+///
+/// # Errors
+/// When the file's metadata cannot be read.
+pub fn access_by_others(file: &File) -> std::io::Result<Option<u32>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = file.metadata()?.permissions().mode() & 0o7777;
+        Ok((mode & 0o077 != 0).then_some(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        Ok(None)
+    }
 }
 
 fn malformed(what: &str, reason: &str) -> KeyError {

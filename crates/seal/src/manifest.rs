@@ -339,6 +339,17 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The tile size to canonicalize with when comparing a file with this manifest: the
+    /// manifest's own, or the canonicalizer's default when it has none (no pixels, or
+    /// `encoded-frames` mode).
+    pub fn tile_size_or_default(&self) -> u32 {
+        self.pixels
+            .as_ref()
+            .map(|p| p.tile_size)
+            .filter(|size| *size > 0)
+            .unwrap_or(scanseal_canon::DEFAULT_TILE_SIZE)
+    }
+
     /// The deterministic CBOR encoding (the COSE payload).
     ///
     /// # Errors

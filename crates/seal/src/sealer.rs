@@ -84,8 +84,11 @@ pub fn seal_deidentified(
     key: &SigningKey,
     options: &SealOptions,
     previous: &SealRecord,
-    deidentification: Deidentification,
+    mut deidentification: Deidentification,
 ) -> Result<SealRecord, SealError> {
+    // The manifest lists options sorted and once each (spec §3.1).
+    deidentification.options.sort();
+    deidentification.options.dedup();
     let previous_manifest = Envelope::parse(&previous.envelope)?.unverified_manifest()?;
     let kept_salt = |id: &[u8]| {
         (deidentification.action(id) == Some(AttributeAction::Kept))

@@ -39,7 +39,7 @@ mod report;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use scanseal_canon::{canonicalize, merkle_root, CanonOptions, DicomInstance, DEFAULT_TILE_SIZE};
+use scanseal_canon::{canonicalize, merkle_root, CanonOptions, DicomInstance};
 use scanseal_seal::{
     format_time, read_chain, sidecar_path, Action, AttributeAction, Envelope, Manifest, SealChain,
     SealError, SealSource,
@@ -271,12 +271,7 @@ pub fn verify_chain(
         }
     }
 
-    let tile_size = manifest
-        .pixels
-        .as_ref()
-        .map(|p| p.tile_size)
-        .filter(|size| *size > 0)
-        .unwrap_or(DEFAULT_TILE_SIZE);
+    let tile_size = manifest.tile_size_or_default();
     let canonical = match canonicalize(instance, &CanonOptions::new().tile_size(tile_size)) {
         Ok(canonical) => canonical,
         Err(e) => {

@@ -155,6 +155,8 @@ mod profile;
 mod secret;
 mod table;
 mod values;
+#[cfg(test)]
+mod vectors;
 
 pub use engine::{
     AppliedAction, Deidentifier, ElementOutcome, Outcome, DATE_SHIFT_PREFIX, MAX_DATE_SHIFT_DAYS,

@@ -106,9 +106,14 @@
 //!   does not list, by VR or otherwise: an unlisted date or free-text attribute is kept.
 //! - It does not know IODs: combined codes resolve as above, whatever the attribute's Type in
 //!   the instance's IOD.
-//! - It does not read or write files, touch the File Meta Information (whose Media Storage SOP
-//!   Instance UID must be set to the new SOP Instance UID by the writer), seal, or keep a
-//!   mapping table: UIDs and date shifts are recomputed from the [`Secret`].
+//! - The engine ([`Deidentifier::apply`]) does not read or write files, touch the File Meta
+//!   Information, seal, or keep a mapping table: UIDs and date shifts are recomputed from the
+//!   [`Secret`]. [`deidentify_file`] is the part that does the rest for a sealed file (spec
+//!   `deidentification.md` §3): it refuses an input that does not match its seal, applies the
+//!   engine, writes the file with a new File Meta Information, withholds the salts of every
+//!   attribute not kept, appends the `deidentified` seal and reads the output back before
+//!   putting it in place atomically. It does not verify signatures (that is
+//!   `scanseal-verify`) and does not write the ledger (its caller's hook does).
 //!
 //! # Example
 //!

@@ -175,6 +175,23 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
             Some(digest) => writeln!(out, "  follows     {digest}")?,
             None => writeln!(out, "  follows     nothing (first seal)")?,
         }
+        if let Some(map) = &manifest.deidentification {
+            use scanseal_seal::AttributeAction as A;
+            let options = if map.options.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", map.options.join(", "))
+            };
+            writeln!(
+                out,
+                "  profile     {}{options}: {} kept, {} removed, {} replaced, {} added",
+                map.profile,
+                map.count(|a| a == A::Kept),
+                map.count(|a| a == A::Removed),
+                map.count(A::is_replacement),
+                map.count(|a| a == A::Added),
+            )?;
+        }
         writeln!(out, "  envelope    sha256 {}", record.envelope_digest())?;
     }
     Ok(ExitCode::SUCCESS)

@@ -116,7 +116,10 @@ pub fn deidentify_file<E: From<DeidError>>(
             .collect(),
         actions,
     };
-    let counts = Counts::of(&deidentification);
+    let kept = deidentification.count(|a| a == AttributeAction::Kept);
+    let withheld = deidentification.count(|a| a == AttributeAction::Removed);
+    let replaced = deidentification.count(AttributeAction::is_replacement);
+    let added = deidentification.count(|a| a == AttributeAction::Added);
 
     // The earlier seals keep their envelopes; only the salts of kept attributes stay.
     let mut seals: Vec<SealRecord> = chain.seals.clone();
@@ -190,32 +193,11 @@ pub fn deidentify_file<E: From<DeidError>>(
         chain_length: new_chain.seals.len(),
         written: output.to_path_buf(),
         sop_instance_uid,
-        kept: counts.kept,
-        withheld: counts.withheld,
-        replaced: counts.replaced,
-        added: counts.added,
+        kept,
+        withheld,
+        replaced,
+        added,
     })
-}
-
-struct Counts {
-    kept: usize,
-    withheld: usize,
-    replaced: usize,
-    added: usize,
-}
-
-impl Counts {
-    fn of(map: &Deidentification) -> Counts {
-        let count = |f: fn(AttributeAction) -> bool| {
-            map.actions.iter().filter(|(_, action)| f(*action)).count()
-        };
-        Counts {
-            kept: count(|a| a == AttributeAction::Kept),
-            withheld: count(|a| a == AttributeAction::Removed),
-            replaced: count(AttributeAction::is_replacement),
-            added: count(|a| a == AttributeAction::Added),
-        }
-    }
 }
 
 /// The input must be exactly what its newest seal covers: same pixels, same attributes, every

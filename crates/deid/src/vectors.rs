@@ -92,7 +92,7 @@ fn generate(case: &Case) -> Vec<(String, Vec<u8>)> {
         .verify(&key.public_key())
         .unwrap();
     let map = manifest.deidentification.as_ref().unwrap();
-    let count = |action: AttributeAction| map.actions.iter().filter(|(_, a)| *a == action).count();
+    let count = |action: AttributeAction| map.count(|a| a == action);
     let description = json!({
         "name": case.name,
         "input": format!("../../seal/{}/sealed.dcm", case.seal_vector),
@@ -107,7 +107,7 @@ fn generate(case: &Case) -> Vec<(String, Vec<u8>)> {
         "kept": count(AttributeAction::Kept),
         "removed": count(AttributeAction::Removed),
         "added": count(AttributeAction::Added),
-        "replaced": map.actions.iter().filter(|(_, a)| a.is_replacement()).count(),
+        "replaced": map.count(AttributeAction::is_replacement),
         "sop_instance_uid": outcome.sop_instance_uid,
         "expected_verdict_with_all_keys_trusted": "INTACT",
     });

@@ -148,6 +148,15 @@ pub struct Deidentification {
 }
 
 impl Deidentification {
+    /// How many attributes have an action for which `which` is true (e.g.
+    /// [`AttributeAction::is_replacement`]).
+    pub fn count(&self, which: impl Fn(AttributeAction) -> bool) -> usize {
+        self.actions
+            .iter()
+            .filter(|(_, action)| which(*action))
+            .count()
+    }
+
     /// The action recorded for `id`.
     pub fn action(&self, id: &[u8]) -> Option<AttributeAction> {
         self.actions

@@ -37,6 +37,8 @@ TOOL_PACKAGES = {
     "gdcmdump": "libgdcm-tools",  # test_seal.py: sealed files read cleanly
     "gdcmanon": "libgdcm-tools",  # test_deid_thirdparty.py: a third-party de-identifier
     "openssl": "openssl",  # test_deid_thirdparty.py: gdcmanon's certificate
+    "dcmftest": "dcmtk",  # test_deidentify.py: outputs are Part 10 files
+    "gdcminfo": "libgdcm-tools",  # test_deidentify.py: GDCM reads outputs
 }
 
 # Python modules the tier imports (module name -> pip requirement).

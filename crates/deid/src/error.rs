@@ -87,6 +87,14 @@ pub enum DeidError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The data set lacks an identity attribute the output's File Meta Information needs.
+    #[error("the data set has no {attribute}, which the de-identified file's File Meta Information needs")]
+    MissingIdentity {
+        /// The file.
+        path: PathBuf,
+        /// The attribute, e.g. `SOP Class UID (0008,0016)`.
+        attribute: &'static str,
+    },
     /// The input differs from what its newest seal covers.
     #[error("does not match its seal, so it is not de-identified: {what}")]
     InputDoesNotMatchSeal {

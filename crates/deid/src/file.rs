@@ -139,10 +139,20 @@ pub fn deidentify_file<E: From<DeidError>>(
     let new_chain = SealChain { seals };
     let encoded = new_chain.to_cbor().map_err(DeidError::from)?;
 
-    let sop_instance_uid = text_value(&instance, Tag(0x0008, 0x0018));
+    let identity = |tag: Tag, attribute: &'static str| {
+        text_value(&instance, tag)
+            .filter(|uid| !uid.is_empty())
+            .ok_or_else(|| DeidError::MissingIdentity {
+                path: input.to_path_buf(),
+                attribute,
+            })
+    };
+    let sop_class_uid = identity(Tag(0x0008, 0x0016), "SOP Class UID (0008,0016)")?;
+    let new_instance_uid = identity(Tag(0x0008, 0x0018), "SOP Instance UID (0008,0018)")?;
+    let sop_instance_uid = Some(new_instance_uid.clone());
     let meta = FileMeta {
-        media_storage_sop_class_uid: text_value(&instance, Tag(0x0008, 0x0016)).unwrap_or_default(),
-        media_storage_sop_instance_uid: sop_instance_uid.clone().unwrap_or_default(),
+        media_storage_sop_class_uid: sop_class_uid,
+        media_storage_sop_instance_uid: new_instance_uid,
         implementation_class_uid: IMPLEMENTATION_CLASS_UID.into(),
         implementation_version_name: Some(format!("SCANSEAL_{}", env!("CARGO_PKG_VERSION"))),
     };

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use scanseal_deid::{deidentify_file, Deidentifier, Profile, ProfileOption, Secret};
 use scanseal_keys::SigningKey;
-use scanseal_ledger::{instance_key, sop_instance_uid, Ledger, NewEntry};
+use scanseal_ledger::Ledger;
 use scanseal_seal::SealOptions;
 
+use crate::sign_cmd::{record_in_ledger, unwritten_note};
 use crate::walk;
 
 #[derive(clap::Args)]
@@ -111,11 +112,7 @@ pub fn run(args: &DeidentifyArgs) -> Result<ExitCode> {
             &key,
             &options,
             |record, canonical| {
-                if let Some(ledger) = ledger.as_mut() {
-                    let uid = sop_instance_uid(canonical);
-                    let entry = NewEntry::for_seal(record, instance_key(uid.as_deref()))?;
-                    recorded = Some(ledger.append(&entry)?.seq);
-                }
+                recorded = record_in_ledger(ledger.as_mut(), record, canonical)?;
                 Ok::<(), anyhow::Error>(())
             },
         );
@@ -142,12 +139,7 @@ pub fn run(args: &DeidentifyArgs) -> Result<ExitCode> {
             }
             Err(error) => {
                 failed += 1;
-                let note = match recorded {
-                    Some(seq) => format!(
-                        " (the seal was recorded as ledger entry #{seq} but the file was not written)"
-                    ),
-                    None => String::new(),
-                };
+                let note = unwritten_note(recorded);
                 writeln!(
                     stdout,
                     "ERROR {}: {}{note}",

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use scanseal_canon::Canonical;
 use scanseal_keys::SigningKey;
 use scanseal_ledger::{instance_key, sop_instance_uid, Ledger, NewEntry};
-use scanseal_seal::{seal_file_with, sidecar_path, Claims, Placement, SealOptions};
+use scanseal_seal::{seal_file_with, sidecar_path, Claims, Placement, SealOptions, SealRecord};
 
 use crate::walk;
 
@@ -113,11 +114,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
             &key,
             &options,
             |record, canonical| {
-                if let Some(ledger) = ledger.as_mut() {
-                    let uid = sop_instance_uid(canonical);
-                    let entry = NewEntry::for_seal(record, instance_key(uid.as_deref()))?;
-                    recorded = Some(ledger.append(&entry)?.seq);
-                }
+                recorded = record_in_ledger(ledger.as_mut(), record, canonical)?;
                 Ok::<(), anyhow::Error>(())
             },
         );
@@ -143,12 +140,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
             }
             Err(error) => {
                 failed += 1;
-                let note = match recorded {
-                    Some(seq) => format!(
-                        " (the seal was recorded as ledger entry #{seq} but the file was not written)"
-                    ),
-                    None => String::new(),
-                };
+                let note = unwritten_note(recorded);
                 writeln!(
                     stdout,
                     "ERROR {}: {}{note}",
@@ -163,4 +155,30 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Appends the ledger entry of a seal just made, when a ledger is in use: the step between
+/// writing a sealed file and moving it into place (`sign --ledger`, `deidentify --ledger`).
+/// Returns the entry's sequence number.
+pub(crate) fn record_in_ledger(
+    ledger: Option<&mut Ledger>,
+    record: &SealRecord,
+    canonical: &Canonical,
+) -> Result<Option<u64>> {
+    let Some(ledger) = ledger else {
+        return Ok(None);
+    };
+    let uid = sop_instance_uid(canonical);
+    let entry = NewEntry::for_seal(record, instance_key(uid.as_deref()))?;
+    Ok(Some(ledger.append(&entry)?.seq))
+}
+
+/// What to add to an error line when the seal was recorded but its file was not written.
+pub(crate) fn unwritten_note(recorded: Option<u64>) -> String {
+    match recorded {
+        Some(seq) => {
+            format!(" (the seal was recorded as ledger entry #{seq} but the file was not written)")
+        }
+        None => String::new(),
+    }
 }

@@ -433,6 +433,34 @@ impl AttributeCanonicalizer {
     }
 }
 
+impl DataSet {
+    /// Removes every private block of this data set whose creator reads
+    /// [`SEAL_PRIVATE_CREATOR`] (C5.1.1 rule 7): its creator element and every element of the
+    /// block. Returns how many elements were removed. Creators are read as the canonical form
+    /// reads them (C5.2.1), so exactly the blocks the canonical form leaves out are removed.
+    pub fn remove_seal_blocks(&mut self) -> usize {
+        let charset = Charset::in_effect(self, Charset::Latin1);
+        let blocks: HashSet<(u16, u8)> = private_creators(self, charset)
+            .into_iter()
+            .filter(|(_, creator)| creator == SEAL_PRIVATE_CREATOR)
+            .map(|(block, _)| block)
+            .collect();
+        let before = self.elements.len();
+        self.elements.retain(|e| {
+            let Tag(group, number) = e.tag;
+            let block = if (0x0010..=0x00FF).contains(&number) {
+                number as u8
+            } else if number >= 0x1000 {
+                (number >> 8) as u8
+            } else {
+                return true;
+            };
+            !blocks.contains(&(group, block))
+        });
+        before - self.elements.len()
+    }
+}
+
 /// Creator strings of the data set's private blocks: (group, block) → creator (C5.2.1).
 fn private_creators(dataset: &DataSet, charset: Charset) -> BTreeMap<(u16, u8), String> {
     let mut creators = BTreeMap::new();

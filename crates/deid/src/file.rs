@@ -1,19 +1,16 @@
 //! De-identifying a sealed file and extending its seal chain (spec/deidentification.md §3).
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
-use scanseal_canon::{
-    canonicalize, AttributeId, CanonOptions, Canonical, DicomInstance, ElementValue, FileMeta,
-    SEAL_PRIVATE_CREATOR,
-};
+use scanseal_canon::{canonicalize, AttributeId, CanonOptions, Canonical, DicomInstance, FileMeta};
 use scanseal_keys::SigningKey;
 use scanseal_seal::{
-    embed, read_chain, seal_deidentified, sidecar_path, write_atomically, AttributeAction,
-    Deidentification, Envelope, SealChain, SealError, SealOptions, SealRecord,
+    embed, read_chain, same_file, seal_deidentified, sidecar_path, write_atomically,
+    AttributeAction, Deidentification, Envelope, FoundChain, SealChain, SealError, SealOptions,
+    SealRecord, SealSource,
 };
 
 use crate::{AppliedAction, DeidError, Deidentifier, Outcome};
@@ -73,22 +70,18 @@ pub fn deidentify_file<E: From<DeidError>>(
         move |source| DeidError::Io { path, source }
     };
     let bytes = std::fs::read(input).map_err(io(input))?;
+    let permissions = std::fs::metadata(input).map_err(io(input))?.permissions();
     let mut instance = DicomInstance::from_bytes(&bytes).map_err(DeidError::from)?;
-    let mut file = File::open(input).map_err(io(input))?;
-    let permissions = file.metadata().map_err(io(input))?.permissions();
     let sidecar = sidecar_path(input, sidecar_dir);
-    let found = read_chain(&mut file, Some(&sidecar))
+    let FoundChain { source, chain } = read_chain(&mut Cursor::new(&bytes), Some(&sidecar))
         .map_err(DeidError::from)?
         .ok_or_else(|| DeidError::NotSealed {
             path: input.to_path_buf(),
         })?;
-    let chain = found
-        .chain
-        .clone()
-        .map_err(|reason| DeidError::MalformedChain {
-            path: input.to_path_buf(),
-            reason,
-        })?;
+    let chain = chain.map_err(|reason| DeidError::MalformedChain {
+        path: input.to_path_buf(),
+        reason,
+    })?;
     let newest = chain.latest().ok_or_else(|| DeidError::MalformedChain {
         path: input.to_path_buf(),
         reason: "no seals".into(),
@@ -100,29 +93,29 @@ pub fn deidentify_file<E: From<DeidError>>(
     let before = canonicalize(&instance, &canon_options).map_err(DeidError::from)?;
     check_matches_seal(input, &before, &manifest, newest)?;
 
-    remove_seal_blocks(instance.data_set_mut());
+    instance.data_set_mut().remove_seal_blocks();
     let outcome = deidentifier
         .apply(instance.data_set_mut())
         .map_err(E::from)?;
     let after = canonicalize(&instance, &canon_options).map_err(DeidError::from)?;
     let actions = attribute_actions(&before, &after, &outcome)?;
-    let deidentification = Deidentification {
-        profile: "basic".into(),
-        options: deidentifier
+    let deidentification = Deidentification::new(
+        "basic".into(),
+        deidentifier
             .profile()
             .options()
             .iter()
             .map(|o| o.name().to_string())
             .collect(),
         actions,
-    };
+    );
     let kept = deidentification.count(|a| a == AttributeAction::Kept);
     let withheld = deidentification.count(|a| a == AttributeAction::Removed);
     let replaced = deidentification.count(AttributeAction::is_replacement);
     let added = deidentification.count(|a| a == AttributeAction::Added);
 
     // The earlier seals keep their envelopes; only the salts of kept attributes stay.
-    let mut seals: Vec<SealRecord> = chain.seals.clone();
+    let mut seals = chain.seals;
     for record in &mut seals {
         record.withhold_salts(|id| deidentification.action(id) == Some(AttributeAction::Kept));
     }
@@ -140,8 +133,8 @@ pub fn deidentify_file<E: From<DeidError>>(
     let encoded = new_chain.to_cbor().map_err(DeidError::from)?;
 
     let identity = |tag: Tag, attribute: &'static str| {
-        text_value(&instance, tag)
-            .filter(|uid| !uid.is_empty())
+        instance
+            .text_value(&[], tag)
             .ok_or_else(|| DeidError::MissingIdentity {
                 path: input.to_path_buf(),
                 attribute,
@@ -195,7 +188,7 @@ pub fn deidentify_file<E: From<DeidError>>(
     }
     // The input's sidecar holds every salt of the identified instance: once the file it
     // belongs to is replaced by the de-identified one, it must not stay beside it.
-    if let (true, scanseal_seal::SealSource::Sidecar(path)) = (replace, &found.source) {
+    if let (true, SealSource::Sidecar(path)) = (replace, &source) {
         std::fs::remove_file(path).map_err(io(path))?;
     }
     Ok(DeidentifiedFile {
@@ -261,31 +254,6 @@ fn check_matches_seal(
     Ok(())
 }
 
-/// Removes every top-level seal block (creator `SCANSEAL 1`): the chain is written again, with
-/// the new seal, after the data set is encoded.
-fn remove_seal_blocks(data_set: &mut scanseal_canon::DataSet) {
-    let blocks: Vec<(u16, u16)> = data_set
-        .elements()
-        .iter()
-        .filter(|e| e.tag.0 % 2 == 1 && (0x0010..=0x00FF).contains(&e.tag.1))
-        .filter(|e| match &e.value {
-            ElementValue::Primitive(octets) => {
-                String::from_utf8_lossy(octets)
-                    .trim_end_matches(['\0', ' '])
-                    .trim_start_matches(' ')
-                    == SEAL_PRIVATE_CREATOR
-            }
-            _ => false,
-        })
-        .map(|e| (e.tag.0, e.tag.1))
-        .collect();
-    data_set.retain(|e| {
-        !blocks
-            .iter()
-            .any(|&(group, block)| e.tag.0 == group && (e.tag.1 == block || e.tag.1 >> 8 == block))
-    });
-}
-
 /// The action of every attribute of `before` and `after`, by canonical `ID`: `kept` when the
 /// canonical value is the same, `removed` / `added` when only one side has it, otherwise the
 /// engine's account of what it did to the element.
@@ -341,13 +309,7 @@ fn attribute_actions(
             actions.push((id.clone(), AttributeAction::Added));
         }
     }
-    actions.sort_by(|a, b| cbor_key_order(&a.0, &b.0));
     Ok(actions)
-}
-
-/// Deterministic CBOR's order of byte-string keys: shorter first, then bytewise.
-fn cbor_key_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Reads the bytes about to be written and checks that they canonicalize to what was sealed.
@@ -375,23 +337,4 @@ fn check_round_trip(
         }
     }
     Ok(())
-}
-
-/// A single text value (a UID) of the top-level data set, without its padding.
-fn text_value(instance: &DicomInstance, tag: Tag) -> Option<String> {
-    match &instance.data_set().get(tag)?.value {
-        ElementValue::Primitive(octets) => Some(
-            String::from_utf8_lossy(octets)
-                .trim_end_matches(['\0', ' '])
-                .to_string(),
-        ),
-        _ => None,
-    }
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }

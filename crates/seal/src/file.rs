@@ -2,7 +2,7 @@
 //! atomically (temporary file in the destination directory, fsync, rename, fsync directory).
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use scanseal_canon::{canonicalize, CanonOptions, Canonical, DicomInstance};
@@ -83,14 +83,15 @@ pub fn sidecar_path(path: &Path, dir: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Finds the seal chain of the file open as `file`: its embedded block, or else the sidecar
-/// at `sidecar` if that exists. `Ok(None)` when there is neither.
+/// Finds the seal chain of the file open as `file` (a `File`, or the file's bytes in a
+/// `Cursor`): its embedded block, or else the sidecar at `sidecar` if that exists. `Ok(None)`
+/// when there is neither.
 ///
 /// # Errors
 /// `SeveralBlocks` when the file has more than one seal block; `Embed` when its data set
 /// cannot be walked; `Io` when an existing sidecar cannot be read.
-pub fn read_chain(
-    file: &mut File,
+pub fn read_chain<R: Read + Seek + ?Sized>(
+    file: &mut R,
     sidecar: Option<&Path>,
 ) -> Result<Option<FoundChain>, SealError> {
     if let Some(block) = embedded_block(file, Path::new("<input>"))? {
@@ -131,7 +132,10 @@ pub fn read_chain(
 }
 
 /// The file's one seal block, if it has one (spec B5: more than one is an error).
-fn embedded_block(file: &mut File, path: &Path) -> Result<Option<embed::SealBlock>, SealError> {
+fn embedded_block<R: Read + Seek + ?Sized>(
+    file: &mut R,
+    path: &Path,
+) -> Result<Option<embed::SealBlock>, SealError> {
     file.seek(SeekFrom::Start(0))
         .map_err(|source| SealError::Io {
             path: path.to_path_buf(),
@@ -299,7 +303,9 @@ fn seal_with_hook(
     })
 }
 
-fn same_file(a: &Path, b: &Path) -> bool {
+/// Whether `a` and `b` name the same existing file (after resolving links): writing to `b`
+/// then replaces `a` (sealing or de-identifying in place).
+pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

@@ -148,6 +148,30 @@ pub struct Deidentification {
 }
 
 impl Deidentification {
+    /// A map with its options sorted and deduplicated and its actions in `ID` key order, as
+    /// the manifest holds them (spec §3.1).
+    pub fn new(
+        profile: String,
+        options: Vec<String>,
+        actions: Vec<(Vec<u8>, AttributeAction)>,
+    ) -> Deidentification {
+        Deidentification {
+            profile,
+            options,
+            actions,
+        }
+        .normalized()
+    }
+
+    /// The same map in manifest order (see [`Deidentification::new`]).
+    pub(crate) fn normalized(mut self) -> Deidentification {
+        self.options.sort();
+        self.options.dedup();
+        self.actions
+            .sort_by(|a, b| crate::chain::cbor_key_order(&a.0, &b.0));
+        self
+    }
+
     /// How many attributes have an action for which `which` is true (e.g.
     /// [`AttributeAction::is_replacement`]).
     pub fn count(&self, which: impl Fn(AttributeAction) -> bool) -> usize {
@@ -157,7 +181,8 @@ impl Deidentification {
             .count()
     }
 
-    /// The action recorded for `id`.
+    /// The action recorded for `id` (the actions must be in `ID` key order, as
+    /// [`Deidentification::new`] and the manifest reader leave them).
     pub fn action(&self, id: &[u8]) -> Option<AttributeAction> {
         self.actions
             .binary_search_by(|(key, _)| crate::chain::cbor_key_order(key, id))

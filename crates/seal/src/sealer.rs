@@ -84,11 +84,9 @@ pub fn seal_deidentified(
     key: &SigningKey,
     options: &SealOptions,
     previous: &SealRecord,
-    mut deidentification: Deidentification,
+    deidentification: Deidentification,
 ) -> Result<SealRecord, SealError> {
-    // The manifest lists options sorted and once each (spec §3.1).
-    deidentification.options.sort();
-    deidentification.options.dedup();
+    let deidentification = deidentification.normalized();
     let previous_manifest = Envelope::parse(&previous.envelope)?.unverified_manifest()?;
     let kept_salt = |id: &[u8]| {
         (deidentification.action(id) == Some(AttributeAction::Kept))
@@ -236,8 +234,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_deidentification_seal_is_v2_reuses_kept_salts_and_round_trips() {
+    /// An acquisition seal over the fixture and the de-identification seal that follows it.
+    fn sealed_pair() -> (SealRecord, SealRecord) {
         let (before, after) = before_and_after();
         let acquisition = seal_canonical(&before, &key(1), &SealOptions::new(), None).unwrap();
         let record = seal_deidentified(
@@ -248,6 +246,12 @@ mod tests {
             actions(&before, &after),
         )
         .unwrap();
+        (acquisition, record)
+    }
+
+    #[test]
+    fn a_deidentification_seal_is_v2_reuses_kept_salts_and_round_trips() {
+        let (acquisition, record) = sealed_pair();
         let envelope = Envelope::parse(&record.envelope).unwrap();
         let manifest = envelope.verify(&key(2).public_key()).unwrap();
         assert_eq!(manifest.action, Action::Deidentified);
@@ -325,16 +329,7 @@ mod tests {
 
     #[test]
     fn manifest_versions_and_actions_must_agree() {
-        let (before, after) = before_and_after();
-        let acquisition = seal_canonical(&before, &key(1), &SealOptions::new(), None).unwrap();
-        let record = seal_deidentified(
-            &after,
-            &key(2),
-            &SealOptions::new(),
-            &acquisition,
-            actions(&before, &after),
-        )
-        .unwrap();
+        let (acquisition, record) = sealed_pair();
         let manifest = Envelope::parse(&record.envelope)
             .unwrap()
             .unverified_manifest()

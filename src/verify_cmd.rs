@@ -209,6 +209,7 @@ fn explain(out: &mut impl Write, finding: &Finding) -> std::io::Result<()> {
         | Finding::AttributeAdded { attribute }
         | Finding::AttributeRemoved { attribute }
         | Finding::AttributeUncheckable { attribute }
+        | Finding::SealBlockInItem { attribute }
             if attribute.key =>
         {
             writeln!(out, "    - {finding} [key attribute]")

@@ -621,6 +621,76 @@ fn seal_blocks_with_smuggled_elements_or_twice_are_invalid() {
     assert_eq!(verdict(&report), "INVALID", "{report:#}");
 }
 
+/// Puts a `SCANSEAL 1` block (creator and one OB element holding `chain`) into the second
+/// item of Referenced Image Sequence.
+fn with_block_in_item(fixture: &Fixture, chain: &[u8]) -> Fixture {
+    let mut edited = fixture.clone();
+    let sequence = edited.get_mut(tags::REFERENCED_IMAGE_SEQUENCE).unwrap();
+    let scanseal_fixtures::Value::Sequence(items) = &mut sequence.value else {
+        panic!("Referenced Image Sequence is not a sequence");
+    };
+    items[1].push(scanseal_fixtures::Element::text(
+        Tag(0x7FF1, 0x0010),
+        VR::LO,
+        "SCANSEAL 1",
+    ));
+    items[1].push(scanseal_fixtures::Element::new(
+        Tag(0x7FF1, 0x1001),
+        VR::OB,
+        chain.to_vec(),
+    ));
+    edited
+}
+
+#[test]
+fn a_seal_block_hidden_in_an_item_is_reported_and_never_sealed() {
+    let lab = Lab::new();
+    let fixture = Fixture::ct_slice(9);
+    let path = lab.write("a.dcm", &fixture, Encoding::ExplicitVrLittleEndian);
+    ok(&lab.sign("ct-01", &["--sidecar"], &[&path]));
+    let chain = std::fs::read(scanseal_seal::sidecar_path(&path, None)).unwrap();
+    assert_eq!(verdict(&lab.verify_one(&path)), "INTACT");
+
+    // Data hidden after sealing in a block inside an item: outside every seal, so reported.
+    lab.write(
+        "a.dcm",
+        &with_block_in_item(&fixture, b"hidden payload"),
+        Encoding::ExplicitVrLittleEndian,
+    );
+    let report = lab.verify_one(&path);
+    assert_eq!(verdict(&report), "MODIFIED", "{report:#}");
+    assert_eq!(
+        findings(&report),
+        [(
+            "seal_block_in_item".to_string(),
+            "ReferencedImageSequence".to_string()
+        )]
+    );
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("an item of ReferencedImageSequence (0008,1140) holds a seal block"),
+        "{reason}"
+    );
+
+    // A real chain moved into an item is not a seal either: the file with only that block
+    // is unsigned, and a file holding one is refused by sign, which writes nothing.
+    let moved = lab.write(
+        "moved.dcm",
+        &with_block_in_item(&fixture, &chain),
+        Encoding::ExplicitVrLittleEndian,
+    );
+    assert_eq!(verdict(&lab.verify_one(&moved)), "UNSIGNED");
+    let output = lab.sign("ct-01", &["--out", &lab.s("out")], &[&moved]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("an item of ReferencedImageSequence (0008,1140) holds a SCANSEAL 1 block"),
+        "{text}"
+    );
+    assert!(!lab.path("out/moved.dcm").exists());
+}
+
 #[test]
 fn a_sidecar_is_refused_for_a_file_with_an_embedded_seal() {
     let lab = Lab::new();

@@ -1,5 +1,6 @@
 //! The attribute half of the canonical form (spec §5–§6).
 
+use std::cell::Cell;
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
@@ -211,6 +212,10 @@ pub struct CanonicalAttribute {
     pub class: ValueClass,
     /// Whether it is in `key-attributes-v1` (§7).
     pub key: bool,
+    /// Whether an item of this sequence, at any depth, holds elements of a `SCANSEAL 1`
+    /// block. C5.1.2 excludes them from the canonical form, so they are outside every seal;
+    /// a verifier reports them (seal-format B5) and a sealer refuses the instance.
+    pub holds_seal_block: bool,
     /// `ID ‖ V`.
     canonical: Vec<u8>,
 }
@@ -247,7 +252,10 @@ impl CanonicalAttribute {
 
 /// Walks data sets with the state canonicalization needs.
 pub(crate) struct AttributeCanonicalizer {
-    pub(crate) big_endian: bool,
+    big_endian: bool,
+    /// Set when an item held an element of a `SCANSEAL 1` block (see
+    /// [`CanonicalAttribute::holds_seal_block`]); read and reset per top-level element.
+    seal_block_in_item: Cell<bool>,
 }
 
 /// One canonicalized element of a data set, before it becomes a top-level attribute.
@@ -257,6 +265,7 @@ struct CanonicalElement {
     vr: VR,
     class: ValueClass,
     value: Vec<u8>,
+    holds_seal_block: bool,
 }
 
 const DESCRIPTOR_TAGS: [u16; 10] = [
@@ -264,6 +273,13 @@ const DESCRIPTOR_TAGS: [u16; 10] = [
 ];
 
 impl AttributeCanonicalizer {
+    pub(crate) fn new(big_endian: bool) -> AttributeCanonicalizer {
+        AttributeCanonicalizer {
+            big_endian,
+            seal_block_in_item: Cell::new(false),
+        }
+    }
+
     /// The canonical attributes of the top-level data set, in canonical order.
     pub(crate) fn top_level(
         &self,
@@ -283,6 +299,7 @@ impl AttributeCanonicalizer {
                     vr: element.vr,
                     class: element.class,
                     key,
+                    holds_seal_block: element.holds_seal_block,
                     canonical,
                 })
             })
@@ -307,10 +324,17 @@ impl AttributeCanonicalizer {
                 continue;
             };
             if excluded(tag, &id, top_level, has_pixels) {
+                if !top_level && is_seal_block_element(&id) {
+                    self.seal_block_in_item.set(true);
+                }
                 continue;
             }
             let vr = resolved_vr(element);
+            if top_level {
+                self.seal_block_in_item.set(false);
+            }
             let (class, value) = self.value(element, &id, vr, charset)?;
+            let holds_seal_block = top_level && self.seal_block_in_item.get();
             if !seen.insert(id.clone()) {
                 return Err(CanonError::DuplicateAttribute {
                     identity: id.to_string(),
@@ -322,6 +346,7 @@ impl AttributeCanonicalizer {
                 vr,
                 class,
                 value,
+                holds_seal_block,
             });
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -354,8 +379,12 @@ impl AttributeCanonicalizer {
                     if vr == VR::UN && octets.starts_with(&[0xFE, 0xFF, 0x00, 0xE0]) {
                         if let Some(items) = parse_implicit_items(octets) {
                             // Items parsed from UN are always implicit VR little endian.
-                            let nested = AttributeCanonicalizer { big_endian: false };
-                            return Ok((ValueClass::Sequence, nested.sequence(&items, charset)?));
+                            let nested = AttributeCanonicalizer::new(false);
+                            let value = nested.sequence(&items, charset)?;
+                            if nested.seal_block_in_item.get() {
+                                self.seal_block_in_item.set(true);
+                            }
+                            return Ok((ValueClass::Sequence, value));
                         }
                     }
                     let octets = self.little_endian(element, octets)?;
@@ -499,13 +528,18 @@ fn identity(tag: Tag, creators: &BTreeMap<(u16, u8), String>) -> Option<Attribut
     Some(AttributeId::Orphan(tag))
 }
 
+/// Whether `id` is an element of a `SCANSEAL 1` block (C5.1.1 rule 7).
+fn is_seal_block_element(id: &AttributeId) -> bool {
+    matches!(id, AttributeId::Private { creator, .. } if creator == SEAL_PRIVATE_CREATOR)
+}
+
 /// C5.1.1 (top level) and C5.1.2 (items).
 fn excluded(tag: Tag, id: &AttributeId, top_level: bool, has_pixels: bool) -> bool {
     let Tag(group, number) = tag;
     if number == 0x0000 || tag == Tag(0x0008, 0x0005) {
         return true;
     }
-    if matches!(id, AttributeId::Private { creator, .. } if creator == SEAL_PRIVATE_CREATOR) {
+    if is_seal_block_element(id) {
         return true;
     }
     if !top_level {
@@ -634,5 +668,84 @@ mod tests {
         }
         assert_eq!(AttributeId::decode(&[]), None);
         assert_eq!(AttributeId::decode(&[2, 0, 0, 255, 255, 255, 255]), None);
+    }
+
+    fn element(tag: Tag, vr: VR, value: &[u8]) -> Element {
+        Element {
+            tag,
+            vr,
+            value: ElementValue::Primitive(value.to_vec()),
+        }
+    }
+
+    fn sequence(tag: Tag, items: Vec<DataSet>) -> Element {
+        Element {
+            tag,
+            vr: VR::SQ,
+            value: ElementValue::Sequence(items),
+        }
+    }
+
+    /// An item holding one ordinary element and, optionally, a `SCANSEAL 1` block.
+    fn item(with_seal_block: bool) -> DataSet {
+        let mut elements = vec![element(Tag(0x0008, 0x1150), VR::UI, b"1.2.3\0")];
+        if with_seal_block {
+            elements.push(element(Tag(0x7FF1, 0x0010), VR::LO, b"SCANSEAL 1"));
+            elements.push(element(Tag(0x7FF1, 0x1000), VR::OB, b"hidden"));
+        }
+        DataSet::from_elements(elements)
+    }
+
+    #[test]
+    fn seal_blocks_in_items_are_excluded_but_flagged_on_the_top_level_attribute() {
+        let data_set = |with_seal_block: bool| {
+            DataSet::from_elements(vec![
+                element(Tag(0x0010, 0x0010), VR::PN, b"Doe^J\0"),
+                // Two levels down: Referenced Series > Referenced Instance items.
+                sequence(
+                    Tag(0x0008, 0x1115),
+                    vec![DataSet::from_elements(vec![sequence(
+                        Tag(0x0008, 0x114A),
+                        vec![item(false), item(with_seal_block)],
+                    )])],
+                ),
+                sequence(Tag(0x0008, 0x1140), vec![item(false)]),
+            ])
+        };
+        let canonicalizer = AttributeCanonicalizer::new(false);
+        let plain = canonicalizer.top_level(&data_set(false), false).unwrap();
+        let hiding = canonicalizer.top_level(&data_set(true), false).unwrap();
+        assert_eq!(plain.len(), 3);
+        for (a, b) in plain.iter().zip(&hiding) {
+            assert_eq!(a.canonical_bytes(), b.canonical_bytes());
+            assert!(!a.holds_seal_block);
+            assert_eq!(b.holds_seal_block, b.tag == Tag(0x0008, 0x1115), "{}", b.tag);
+        }
+    }
+
+    #[test]
+    fn a_seal_block_in_an_item_of_a_private_un_sequence_is_flagged() {
+        // C5.3.4: a defined-length private UN that parses as implicit VR LE items.
+        let mut octets = Vec::new();
+        let mut inner = Vec::new();
+        for (tag, value) in [((0x7FF1u16, 0x0010u16), &b"SCANSEAL 1"[..]), ((0x7FF1, 0x1000), b"xy")] {
+            inner.extend_from_slice(&tag.0.to_le_bytes());
+            inner.extend_from_slice(&tag.1.to_le_bytes());
+            inner.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            inner.extend_from_slice(value);
+        }
+        octets.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0]);
+        octets.extend_from_slice(&(inner.len() as u32).to_le_bytes());
+        octets.extend_from_slice(&inner);
+        let data_set = DataSet::from_elements(vec![
+            element(Tag(0x0009, 0x0010), VR::LO, b"ACME 1"),
+            element(Tag(0x0009, 0x1001), VR::UN, &octets),
+        ]);
+        let attributes = AttributeCanonicalizer::new(false)
+            .top_level(&data_set, false)
+            .unwrap();
+        assert_eq!(attributes.len(), 1);
+        assert_eq!(attributes[0].class, ValueClass::Sequence);
+        assert!(attributes[0].holds_seal_block);
     }
 }

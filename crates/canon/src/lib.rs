@@ -131,9 +131,7 @@ pub fn canonicalize(
     let transfer_syntax = instance.transfer_syntax().to_string();
     let has_pixels = pixels::has_pixels(&instance.dataset);
     let pixels = pixels::canonical_pixels(&transfer_syntax, &instance.dataset, options.tile_size)?;
-    let canonicalizer = attributes::AttributeCanonicalizer {
-        big_endian: instance.is_big_endian(),
-    };
+    let canonicalizer = attributes::AttributeCanonicalizer::new(instance.is_big_endian());
     let attributes = canonicalizer.top_level(&instance.dataset, has_pixels)?;
     Ok(Canonical {
         transfer_syntax,

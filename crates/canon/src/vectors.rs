@@ -236,7 +236,7 @@ fn items_of(items: &Json) -> Vec<DataSet> {
 
 fn check_single_attribute(v: &Json, tag: Tag, dataset: DataSet) -> Result<(), Mismatch> {
     let big_endian = v["byte_order"] == "big";
-    let attributes = AttributeCanonicalizer { big_endian }.top_level(&dataset, false)?;
+    let attributes = AttributeCanonicalizer::new(big_endian).top_level(&dataset, false)?;
     let attribute = attributes
         .iter()
         .find(|a| a.tag == tag)

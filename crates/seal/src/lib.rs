@@ -129,6 +129,16 @@ pub enum SealError {
         /// How many.
         count: usize,
     },
+    /// An item of a top-level sequence holds elements of a seal block, which the canonical
+    /// form excludes (canon C5.1.2), so a seal could not cover them (§6.1 B5).
+    #[error(
+        "an item of {attribute} holds a SCANSEAL 1 block, which no seal can cover; remove it \
+         before sealing"
+    )]
+    SealBlockInItem {
+        /// The top-level attribute holding the block (tag and keyword).
+        attribute: String,
+    },
     /// The output exists and would be overwritten.
     #[error("{path} already exists; scanseal does not overwrite outputs")]
     OutputExists {

@@ -128,6 +128,14 @@ fn commit_attributes(
     let mut attributes = Vec::with_capacity(canonical.attributes.len());
     let mut random = rand::rngs::OsRng;
     for attribute in &canonical.attributes {
+        if attribute.holds_seal_block {
+            return Err(SealError::SealBlockInItem {
+                attribute: match attribute.keyword() {
+                    Some(keyword) => format!("{keyword} {}", attribute.id),
+                    None => attribute.id.to_string(),
+                },
+            });
+        }
         let id = attribute.id.encode()?;
         let salt = match (reuse(&id), &options.salt_seed) {
             (Some(Some(salt)), _) => salt,

@@ -49,6 +49,13 @@ pub(crate) fn compare(
             });
         }
     }
+    for (id, attribute) in &present {
+        if attribute.holds_seal_block {
+            findings.push(Finding::SealBlockInItem {
+                attribute: attribute_ref(id),
+            });
+        }
+    }
     findings
 }
 

@@ -264,6 +264,14 @@ pub enum Finding {
         #[serde(flatten)]
         attribute: AttributeRef,
     },
+    /// An item of this top-level sequence holds elements of a `SCANSEAL 1` block: the
+    /// canonical form excludes them, so no seal covers them (seal-format B5). Sealers refuse
+    /// such files, so the block was put there after sealing.
+    SealBlockInItem {
+        /// The top-level attribute holding it.
+        #[serde(flatten)]
+        attribute: AttributeRef,
+    },
 }
 
 impl Finding {
@@ -278,7 +286,8 @@ impl Finding {
             Finding::AttributeChanged { attribute }
             | Finding::AttributeAdded { attribute }
             | Finding::AttributeRemoved { attribute }
-            | Finding::AttributeUncheckable { attribute } => attribute.key,
+            | Finding::AttributeUncheckable { attribute }
+            | Finding::SealBlockInItem { attribute } => attribute.key,
         }
     }
 }
@@ -316,6 +325,10 @@ impl fmt::Display for Finding {
             Finding::AttributeUncheckable { attribute } => {
                 write!(f, "{attribute} cannot be checked (salt withheld)")
             }
+            Finding::SealBlockInItem { attribute } => write!(
+                f,
+                "an item of {attribute} holds a seal block, which no seal covers"
+            ),
         }
     }
 }

@@ -58,6 +58,73 @@ pub(crate) fn sealed(
         Err(e) => lookup_failed(&mut report, &e),
     };
     report.ledger = Some(check);
+    check_revoked_signers(report, chain, ledger, trust)
+}
+
+/// keys-and-trust T6.2: a seal by a key revoked since is trusted because the time it claims
+/// is before the revocation, and a thief of the key can claim any time. The ledger bounds the
+/// claim: a seal it recorded before the revocation existed then; any other is untrusted.
+fn check_revoked_signers(
+    mut report: Report,
+    chain: &SealChain,
+    ledger: &Ledger,
+    trust: &TrustStore,
+) -> Report {
+    if !matches!(
+        report.verdict,
+        Verdict::Intact | Verdict::Modified | Verdict::Altered
+    ) {
+        return report;
+    }
+    let links = report.chain.clone();
+    for (index, (link, record)) in links.iter().zip(&chain.seals).enumerate() {
+        let Some(key) = trust
+            .entries()
+            .iter()
+            .find(|key| key.key_id().to_hex() == link.signer.key_id)
+        else {
+            continue;
+        };
+        let Some(revoked_at) = key.revoked_at else {
+            continue;
+        };
+        let entries = match ledger.find_by_envelope(&record.envelope_digest()) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let check = lookup_failed(&mut report, &e);
+                report.ledger = Some(check);
+                return report;
+            }
+        };
+        let revoked = format_time(revoked_at).unwrap_or_default();
+        let number = index + 1;
+        if let Some(entry) = entries.iter().find(|entry| entry.recorded < revoked_at) {
+            report.reason.push_str(&format!(
+                "; seal {number} was recorded as entry #{} at {}, before {}'s revocation",
+                entry.seq,
+                time_text(entry),
+                key.name
+            ));
+            continue;
+        }
+        let recorded = match entries.first() {
+            Some(entry) => format!(
+                "recorded it only at {} (entry #{})",
+                time_text(entry),
+                entry.seq
+            ),
+            None => "does not record it".to_string(),
+        };
+        let reason = format!(
+            "seal {number} is signed by {}, revoked at {revoked}; the seal claims {}, before \
+             the revocation, but ledger {} {recorded}, so nothing shows it was made before the \
+             key was compromised",
+            key.name,
+            link.created,
+            ledger.origin()
+        );
+        return report.conclude(Verdict::Untrusted, reason);
+    }
     report
 }
 
@@ -590,5 +657,76 @@ mod tests {
         assert_eq!(report.verdict, Verdict::Unsigned);
         assert_eq!(ledger_of(&report).status, "not-found");
         assert!(!report.reason.contains("pixels match"), "{}", report.reason);
+    }
+
+    /// A seal claiming 2026-01-10 by ct-01, revoked at 2026-02-01, checked against a ledger
+    /// that recorded it at `recorded` (or not at all).
+    fn revoked_signer(recorded: Option<&str>) -> Report {
+        let mut lab = Lab::new();
+        lab.trust
+            .revoke(
+                "ct-01",
+                scanseal_seal::parse_time("2026-02-01T00:00:00Z").unwrap(),
+            )
+            .unwrap();
+        let (instance, canonical) = scan(Some("1.2.3.4"));
+        let mut options = scanseal_seal::SealOptions::new();
+        options.created = Some(scanseal_seal::parse_time("2026-01-10T00:00:00Z").unwrap());
+        let key = SigningKey::from_seed(&[1; 32]);
+        let record = scanseal_seal::seal_canonical(&canonical, &key, &options, None).unwrap();
+        if let Some(at) = recorded {
+            let entry = NewEntry::for_seal(&record, key_of("1.2.3.4")).unwrap();
+            lab.ledger
+                .append_recorded(&[entry], scanseal_seal::parse_time(at).unwrap())
+                .unwrap();
+        }
+        let chain = SealChain {
+            seals: vec![record],
+        };
+        let report = crate::verify_chain(
+            Report::new(Path::new("scan.dcm")),
+            &instance,
+            &chain,
+            &lab.trust,
+        );
+        assert_eq!(report.verdict, Verdict::Intact, "{}", report.reason);
+        assert!(
+            report.reason.contains(
+                "; ct-01 (seal 1) was revoked at 2026-02-01T00:00:00Z, after the time the seal \
+                 claims; only a ledger shows the seal is older than the revocation"
+            ),
+            "{}",
+            report.reason
+        );
+        sealed(report, &chain, &lab.ledger, &lab.trust)
+    }
+
+    #[test]
+    fn a_revoked_key_s_seal_is_trusted_only_if_the_ledger_recorded_it_before_the_revocation() {
+        let report = revoked_signer(Some("2026-01-10T00:00:05Z"));
+        assert_eq!(report.verdict, Verdict::Intact, "{}", report.reason);
+        assert!(
+            report.reason.ends_with(
+                "; seal 1 was recorded as entry #0 at 2026-01-10T00:00:05Z, before ct-01's revocation"
+            ),
+            "{}",
+            report.reason
+        );
+
+        // A thief backdates the seal and records it after the revocation, or not at all.
+        let report = revoked_signer(Some("2026-02-01T00:00:00Z"));
+        assert_eq!(report.verdict, Verdict::Untrusted);
+        assert_eq!(
+            report.reason,
+            "seal 1 is signed by ct-01, revoked at 2026-02-01T00:00:00Z; the seal claims \
+             2026-01-10T00:00:00Z, before the revocation, but ledger test.example/ledger recorded \
+             it only at 2026-02-01T00:00:00Z (entry #0), so nothing shows it was made before the \
+             key was compromised"
+        );
+        let report = revoked_signer(None);
+        assert_eq!(report.verdict, Verdict::Untrusted);
+        assert!(report
+            .reason
+            .contains("but ledger test.example/ledger does not record it"));
     }
 }

@@ -285,5 +285,29 @@ pub fn verify_chain(
         return report.conclude(Verdict::Untrusted, reason);
     }
     let (verdict, reason) = compare::content_verdict(&report.findings, &report);
+    let reason = reason + &revocation_notes(&report.chain, trust);
     report.conclude(verdict, reason)
+}
+
+/// For each trusted seal whose key has been revoked since the time the seal claims: the
+/// claim is the signer's own (keys-and-trust T6.2), so the reason says so; `--ledger` checks
+/// it (see `ledger_check`).
+fn revocation_notes(chain: &[ChainLink], trust: &TrustStore) -> String {
+    let mut notes = String::new();
+    for (index, link) in chain.iter().enumerate() {
+        let revoked = trust
+            .entries()
+            .iter()
+            .find(|key| key.key_id().to_hex() == link.signer.key_id)
+            .and_then(|key| key.revoked_at.map(|at| (&key.name, at)));
+        if let Some((name, at)) = revoked {
+            notes.push_str(&format!(
+                "; {name} (seal {}) was revoked at {}, after the time the seal claims; only a \
+                 ledger shows the seal is older than the revocation",
+                index + 1,
+                format_time(at).unwrap_or_default()
+            ));
+        }
+    }
+    notes
 }

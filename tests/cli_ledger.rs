@@ -365,6 +365,109 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
     assert_eq!(report["ledger"]["status"], "not-recorded");
 }
 
+/// Someone who can write the database can append rows (here with `sign --ledger` under a key
+/// of their own that the trust store does not know, as the thief of a revoked key would), but
+/// cannot sign a checkpoint: reports say which entries a trusted checkpoint covers. A seal by
+/// a key revoked since is trusted only when the ledger recorded it before the revocation.
+#[test]
+fn checkpoints_show_which_rows_are_covered_and_the_ledger_bounds_a_revoked_key() {
+    let lab = Lab::new();
+    let write = |name: &str, seed: u64| {
+        let bytes = Fixture::new(ImageSpec::mono8(8, 8), seed)
+            .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+            .unwrap();
+        std::fs::write(lab.path(name), bytes).unwrap();
+        lab.path(name)
+    };
+    let verify = |name: &str| -> Value {
+        let output = run(&[
+            "verify",
+            "--json",
+            "--trust",
+            &lab.s("trust.toml"),
+            "--ledger",
+            &lab.s("ledger.db"),
+            &lab.s(name),
+        ]);
+        common::verify_records(&output.stdout).0.remove(0)
+    };
+    ok(&lab.sign("sealed", &write("a.dcm", 1)).output().unwrap());
+    assert_eq!(
+        verify("sealed/a.dcm")["ledger"]["entry"]["checkpoint"],
+        Value::Null
+    );
+    ok(&run(&[
+        "ledger",
+        "checkpoint",
+        "--key",
+        &lab.s("keys/log.key"),
+        &lab.s("ledger.db"),
+    ]));
+    let report = verify("sealed/a.dcm");
+    assert_eq!(report["verdict"], "INTACT");
+    assert_eq!(report["ledger"]["entry"]["checkpoint"], 1, "{report}");
+
+    // A row appended after the checkpoint is not covered until the ledger key signs again.
+    ok(&lab.sign("sealed", &write("b.dcm", 2)).output().unwrap());
+    assert_eq!(
+        verify("sealed/b.dcm")["ledger"]["entry"]["checkpoint"],
+        Value::Null
+    );
+    assert_eq!(verify("sealed/a.dcm")["ledger"]["entry"]["checkpoint"], 1);
+
+    // The acquisition key is revoked an hour from now: both seals claim a time before that.
+    // `a` was recorded before the revocation; a thief's seal made without the ledger was not.
+    let revoked_at = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let revoked_at = revoked_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    ok(&run(&[
+        "trust",
+        "revoke",
+        "--store",
+        &lab.s("trust.toml"),
+        "--at",
+        &revoked_at,
+        "ct",
+    ]));
+    ok(&run(&[
+        "sign",
+        "--key",
+        &lab.s("keys/ct.key"),
+        "--out",
+        &lab.s("thief"),
+        &write("c.dcm", 3).display().to_string(),
+    ]));
+    let report = verify("sealed/a.dcm");
+    assert_eq!(report["verdict"], "INTACT", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("; ct (seal 1) was revoked at ")
+            && reason.ends_with(", before ct's revocation"),
+        "{reason}"
+    );
+    let report = verify("thief/c.dcm");
+    assert_eq!(report["verdict"], "UNTRUSTED", "{report}");
+    let reason = report["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("seal 1 is signed by ct, revoked at ")
+            && reason.contains("but ledger test.scanseal.example/ledger does not record it"),
+        "{reason}"
+    );
+    // Without the ledger the claim cannot be checked, and the reason says so.
+    let output = run(&[
+        "verify",
+        "--trust",
+        &lab.s("trust.toml"),
+        &lab.s("thief/c.dcm"),
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.starts_with("INTACT ") && text.contains("only a ledger shows the seal is older"),
+        "{text}"
+    );
+}
+
 #[test]
 fn ledger_commands_refuse_bad_input_with_exit_2() {
     let lab = Lab::new();

@@ -36,7 +36,7 @@ pub(crate) fn sealed(
                         entry.seq,
                         time_text(entry)
                     ),
-                    entry: Some(entry_ref(entry, trust)),
+                    entry: Some(entry_ref(entry, ledger, trust)),
                 }
             }
             None => {
@@ -188,6 +188,7 @@ pub(crate) fn unsealed(
             "pixels-match",
             "instance",
             entry,
+            ledger,
             trust,
         );
     }
@@ -205,6 +206,7 @@ pub(crate) fn unsealed(
             "pixels-differ",
             "instance",
             entry,
+            ledger,
             trust,
         );
     }
@@ -223,6 +225,7 @@ pub(crate) fn unsealed(
                 "not-comparable",
                 "instance",
                 entry,
+                ledger,
                 trust,
             )
         }
@@ -263,6 +266,7 @@ fn by_pixels(
                         "pixels-match",
                         "pixels",
                         entry,
+                        ledger,
                         trust,
                     );
                 }
@@ -347,12 +351,13 @@ fn conclude(
     status: &str,
     matched_by: &str,
     entry: &Entry,
+    ledger: &Ledger,
     trust: &TrustStore,
 ) -> Report {
     report.ledger = Some(LedgerCheck {
         status: status.into(),
         matched_by: Some(matched_by.into()),
-        entry: Some(entry_ref(entry, trust)),
+        entry: Some(entry_ref(entry, ledger, trust)),
         message: message.clone(),
     });
     report.conclude(verdict, message)
@@ -424,14 +429,37 @@ fn preferred<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Option<&'a Ent
         .min_by_key(|entry| (entry.content.kind != EntryKind::Acquired, entry.seq))
 }
 
-fn entry_ref(entry: &Entry, trust: &TrustStore) -> LedgerEntryRef {
+fn entry_ref(entry: &Entry, ledger: &Ledger, trust: &TrustStore) -> LedgerEntryRef {
     LedgerEntryRef {
         seq: entry.seq,
         kind: entry.content.kind.to_string(),
         recorded: time_text(entry),
         signer: signer_of(entry, trust),
         envelope_sha256: entry.content.envelope.to_hex(),
+        checkpoint: signed_checkpoint_size(entry, ledger, trust),
     }
+}
+
+/// See [`LedgerEntryRef::checkpoint`]: proves the entry under the largest stored checkpoint
+/// and verifies that proof as `verify-proof` would, with the ledger keys trusted now.
+fn signed_checkpoint_size(entry: &Entry, ledger: &Ledger, trust: &TrustStore) -> Option<u64> {
+    let now = time::OffsetDateTime::now_utc();
+    let ledger_keys: Vec<_> = trust
+        .entries()
+        .iter()
+        .filter(|key| {
+            trust
+                .evaluate(&key.key_id(), Role::Ledger, now)
+                .is_trusted()
+        })
+        .map(|key| key.public_key.clone())
+        .collect();
+    if ledger_keys.is_empty() {
+        return None;
+    }
+    let proof = ledger.prove(entry.seq).ok()?;
+    let verified = proof.verify(&ledger_keys).ok()?;
+    (verified.entry == *entry).then_some(verified.checkpoint.checkpoint.size)
 }
 
 #[cfg(test)]

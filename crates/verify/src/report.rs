@@ -462,6 +462,12 @@ pub struct LedgerEntryRef {
     pub signer: Signer,
     /// SHA-256 of the seal envelope, hex.
     pub envelope_sha256: String,
+    /// The tree size of the largest checkpoint stored in the ledger that includes this entry,
+    /// is signed by a key the trust store trusts now for the `ledger` role, and whose
+    /// inclusion proof verifies; `null` when none does. A row without one is only the
+    /// database's own claim: anyone who can write the file can append rows, but not sign a
+    /// checkpoint.
+    pub checkpoint: Option<u64>,
 }
 
 impl Report {

@@ -187,9 +187,7 @@ pub(crate) fn unsealed(
             message,
             "pixels-match",
             "instance",
-            entry,
-            ledger,
-            trust,
+            entry_ref(entry, ledger, trust),
         );
     }
     if let Some(entry) = differing {
@@ -205,9 +203,7 @@ pub(crate) fn unsealed(
             message,
             "pixels-differ",
             "instance",
-            entry,
-            ledger,
-            trust,
+            entry_ref(entry, ledger, trust),
         );
     }
     match uncomparable {
@@ -224,9 +220,7 @@ pub(crate) fn unsealed(
                 message,
                 "not-comparable",
                 "instance",
-                entry,
-                ledger,
-                trust,
+                entry_ref(entry, ledger, trust),
             )
         }
         None => report,
@@ -265,9 +259,7 @@ fn by_pixels(
                         message,
                         "pixels-match",
                         "pixels",
-                        entry,
-                        ledger,
-                        trust,
+                        entry_ref(entry, ledger, trust),
                     );
                 }
             }
@@ -350,14 +342,12 @@ fn conclude(
     message: String,
     status: &str,
     matched_by: &str,
-    entry: &Entry,
-    ledger: &Ledger,
-    trust: &TrustStore,
+    entry: LedgerEntryRef,
 ) -> Report {
     report.ledger = Some(LedgerCheck {
         status: status.into(),
         matched_by: Some(matched_by.into()),
-        entry: Some(entry_ref(entry, ledger, trust)),
+        entry: Some(entry),
         message: message.clone(),
     });
     report.conclude(verdict, message)

@@ -1,0 +1,112 @@
+//! What a holder of a trusted key of the wrong kind can do: a de-identification service's key
+//! signs a `deidentified` seal, and rule M7 (seal-format §3.1) bounds it. It cannot alter the
+//! pixels or a kept attribute behind an honest-looking account; the verifier re-checks M7
+//! itself rather than trusting the de-identifier's software to have done so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed unwrap is a failed test
+
+use std::path::Path;
+
+use scanseal_canon::{canonicalize, CanonOptions, DicomInstance};
+use scanseal_fixtures::{tags, EncodeOptions, Encoding, Fixture, VR};
+use scanseal_keys::SigningKey;
+use scanseal_seal::{
+    seal_canonical, Action, AttributeAction, Deidentification, Envelope, SealChain, SealOptions,
+};
+use scanseal_trust::{Role, TrustStore, TrustedKey};
+use scanseal_verify::{verify_chain, Report, Verdict};
+
+fn instance(fixture: &Fixture) -> DicomInstance {
+    let bytes = fixture
+        .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
+        .unwrap();
+    DicomInstance::from_bytes(&bytes).unwrap()
+}
+
+/// Seals `original` at acquisition (key 1), then lets key 2 — trusted only to de-identify —
+/// sign a `deidentified` seal over `changed` that declares every attribute `kept`. Both seals
+/// derive their salts from one seed, so unchanged attributes get equal commitments as M7
+/// wants of kept ones. Returns the verdict and reason for `changed`.
+fn rogue_deidentification(original: &Fixture, changed: &Fixture) -> (Verdict, String) {
+    let acquisition_key = SigningKey::from_seed(&[1; 32]);
+    let rogue_key = SigningKey::from_seed(&[2; 32]);
+    let mut trust = TrustStore::new();
+    trust
+        .add(TrustedKey::new(
+            "ct-01",
+            Role::Acquisition,
+            acquisition_key.public_key(),
+        ))
+        .unwrap();
+    trust
+        .add(TrustedKey::new(
+            "deid-01",
+            Role::Deidentification,
+            rogue_key.public_key(),
+        ))
+        .unwrap();
+
+    let mut options = SealOptions::new();
+    options.salt_seed = Some(b"one seed for both seals".to_vec());
+    let before = canonicalize(&instance(original), &CanonOptions::new()).unwrap();
+    let acquisition = seal_canonical(&before, &acquisition_key, &options, None).unwrap();
+
+    let changed_instance = instance(changed);
+    let after = canonicalize(&changed_instance, &CanonOptions::new()).unwrap();
+    // seal_deidentified checks M7 and refuses; a rogue signer builds the manifest itself.
+    let mut record = seal_canonical(&after, &rogue_key, &options, Some(&acquisition)).unwrap();
+    let mut manifest = Envelope::parse(&record.envelope)
+        .unwrap()
+        .unverified_manifest()
+        .unwrap();
+    manifest.action = Action::Deidentified;
+    manifest.deidentification = Some(Deidentification::new(
+        "basic".into(),
+        Vec::new(),
+        manifest
+            .attributes
+            .iter()
+            .map(|(id, _)| (id.clone(), AttributeAction::Kept))
+            .collect(),
+    ));
+    record.envelope = Envelope::sign(&manifest, &rogue_key).unwrap();
+
+    let chain = SealChain {
+        seals: vec![acquisition, record],
+    };
+    let report = verify_chain(
+        Report::new(Path::new("scan.dcm")),
+        &changed_instance,
+        &chain,
+        &trust,
+    );
+    (report.verdict, report.reason)
+}
+
+#[test]
+fn a_deidentification_key_cannot_vouch_for_changed_pixels_or_kept_attributes() {
+    let original = Fixture::ct_slice(5);
+
+    // Control: the same construction over an unchanged instance is a valid chain.
+    let (verdict, reason) = rogue_deidentification(&original, &original);
+    assert_eq!(verdict, Verdict::Intact, "{reason}");
+
+    let mut pixels = original.clone();
+    let value = pixels.sample(0, 20, 30, 0).unwrap();
+    pixels.set_sample(0, 20, 30, 0, value ^ 0x10).unwrap();
+    let (verdict, reason) = rogue_deidentification(&original, &pixels);
+    assert_eq!(verdict, Verdict::Invalid, "{reason}");
+    assert!(
+        reason.starts_with("seal 2 (de-identification) does not match the seal before it"),
+        "{reason}"
+    );
+
+    let mut attribute = original.clone();
+    attribute.set_attribute(tags::PIXEL_SPACING, VR::DS, "0.5\\0.5");
+    let (verdict, reason) = rogue_deidentification(&original, &attribute);
+    assert_eq!(verdict, Verdict::Invalid, "{reason}");
+    assert!(
+        reason.starts_with("seal 2 (de-identification) does not match the seal before it"),
+        "{reason}"
+    );
+}

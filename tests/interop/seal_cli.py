@@ -42,7 +42,7 @@ PASSING = ("INTACT", "MODIFIED")
 VERIFY_KEYS = ("path", "verdict", "reason", "signer", "sealed_at", "seal_source",
                "attributes_checked", "findings", "chain")
 ATTRIBUTE_KINDS = ("attribute_changed", "attribute_added", "attribute_removed",
-                   "attribute_uncheckable")
+                   "attribute_uncheckable", "seal_block_in_item")
 PIXEL_KINDS = ("pixels_changed", "pixel_descriptor_changed", "pixel_mode_changed",
                "pixels_added", "pixels_removed")
 

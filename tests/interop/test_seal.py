@@ -1079,3 +1079,32 @@ def test_dcmodify_edit_is_reported(signer, tmp_path, mode, source, args, verdict
     assert attr[0]["key"] == (verdict == "ALTERED"), f"key flag\n{sc.show(rec)}"
     if verdict == "MODIFIED":
         sc.verify(signer, [target], strict=True)  # contract: --strict makes MODIFIED exit 1
+
+
+LOSSY_TRANSCODES = [
+    # DCMTK: JPEG extended (process 2/4), lossy for 12-bit CT.
+    ("dcmcjpeg-extended", ("dcmcjpeg", "+ee", "{src}", "{dst}")),
+    # GDCM: irreversible JPEG 2000 at a fixed quality.
+    ("gdcmconv-j2k-lossy", ("gdcmconv", "--j2k", "--lossy", "-q", "30", "{src}", "{dst}")),
+]
+
+
+@pytest.mark.parametrize("name,argv", LOSSY_TRANSCODES, ids=[n for n, _ in LOSSY_TRANSCODES])
+def test_lossy_transcode_is_altered(signer, name, argv, tmp_path):
+    """threat-model.md §2: a lossy re-encoding by a real tool is not a transcode scanseal
+    forgives. CT_small sealed with a sidecar, re-encoded lossily, verified with the sidecar:
+    ALTERED with a pixel finding; pydicom confirms the samples really changed."""
+    require_tool(argv[0])
+    src = tmp_path / "CT_small.dcm"
+    shutil.copyfile(corpus_file("CT_small.dcm"), src)
+    sc.sign(signer, [src], sidecar=True)
+    dst = tmp_path / "lossy" / "CT_small.dcm"
+    dst.parent.mkdir()
+    subprocess.run([a.format(src=src, dst=dst) for a in argv], check=True, capture_output=True)
+    shutil.copyfile(src.with_name(src.name + ".seal"), dst.with_name(dst.name + ".seal"))
+    before = pydicom.dcmread(src).pixel_array
+    after = pydicom.dcmread(dst).pixel_array
+    assert (before != after).any(), f"{name} was expected to be lossy on CT_small"
+    (rec,) = sc.verify(signer, [dst])
+    assert rec["verdict"] == "ALTERED", sc.show(rec)
+    assert pixel_findings(rec), sc.show(rec)

@@ -110,3 +110,77 @@ fn a_deidentification_key_cannot_vouch_for_changed_pixels_or_kept_attributes() {
         "{reason}"
     );
 }
+
+/// An archive writer strips the newest seal of a de-identified file's chain, leaving the
+/// acquisition seal (whose salts of everything not kept were withheld). The file no longer
+/// matches it: never INTACT.
+#[test]
+fn a_chain_truncated_to_its_acquisition_seal_does_not_verify_the_deidentified_file() {
+    let acquisition_key = SigningKey::from_seed(&[1; 32]);
+    let deid_key = SigningKey::from_seed(&[2; 32]);
+    let mut trust = TrustStore::new();
+    trust
+        .add(TrustedKey::new(
+            "ct-01",
+            Role::Acquisition,
+            acquisition_key.public_key(),
+        ))
+        .unwrap();
+    trust
+        .add(TrustedKey::new(
+            "deid-01",
+            Role::Deidentification,
+            deid_key.public_key(),
+        ))
+        .unwrap();
+    let original = Fixture::ct_slice(6);
+    let before = canonicalize(&instance(&original), &CanonOptions::new()).unwrap();
+    let acquisition = seal_canonical(&before, &acquisition_key, &SealOptions::new(), None).unwrap();
+
+    // An honest de-identification: Patient Name removed.
+    let mut deidentified = original.clone();
+    deidentified.remove_attribute(tags::PATIENT_NAME);
+    let deidentified = instance(&deidentified);
+    let after = canonicalize(&deidentified, &CanonOptions::new()).unwrap();
+    let name_id = scanseal_canon::AttributeId::Standard(tags::PATIENT_NAME)
+        .encode()
+        .unwrap();
+    let actions = before
+        .attributes
+        .iter()
+        .map(|attribute| {
+            let id = attribute.id.encode().unwrap();
+            let action = if id == name_id {
+                AttributeAction::Removed
+            } else {
+                AttributeAction::Kept
+            };
+            (id, action)
+        })
+        .collect();
+    let mut earlier = acquisition.clone();
+    earlier.withhold_salts(|id| id != name_id.as_slice());
+    let record = scanseal_seal::seal_deidentified(
+        &after,
+        &deid_key,
+        &SealOptions::new(),
+        &acquisition,
+        Deidentification::new("basic".into(), Vec::new(), actions),
+    )
+    .unwrap();
+    let verify = |seals: Vec<scanseal_seal::SealRecord>| {
+        let chain = SealChain { seals };
+        verify_chain(
+            Report::new(Path::new("scan.dcm")),
+            &deidentified,
+            &chain,
+            &trust,
+        )
+    };
+    let report = verify(vec![earlier.clone(), record]);
+    assert_eq!(report.verdict, Verdict::Intact, "{}", report.reason);
+
+    let report = verify(vec![earlier]);
+    assert_eq!(report.verdict, Verdict::Altered, "{}", report.reason);
+    assert!(report.reason.contains("PatientName"), "{}", report.reason);
+}

@@ -16,6 +16,8 @@
 //! `BEGIN IMMEDIATE` transaction, committed durably (WAL, `synchronous=FULL`) before it
 //! returns.
 
+#![forbid(unsafe_code)]
+
 mod audit;
 mod entry;
 mod error;

@@ -72,6 +72,23 @@ impl Lab {
         command
     }
 
+    /// `verify --json --ledger` of one file under the lab: exit status and its report.
+    fn verify_one(&self, name: &str) -> (i32, Value) {
+        let output = run(&[
+            "verify",
+            "--json",
+            "--trust",
+            &self.s("trust.toml"),
+            "--ledger",
+            &self.s("ledger.db"),
+            &self.s(name),
+        ]);
+        (
+            output.status.code().unwrap(),
+            common::verify_records(&output.stdout).0.remove(0),
+        )
+    }
+
     /// `count` small distinct images (own SOP Instance UIDs) under `dir`.
     fn series(&self, dir: &str, count: u64, seed: u64) -> PathBuf {
         let dir = self.path(dir);
@@ -265,21 +282,7 @@ fn a_removed_seal_over_altered_pixels_is_altered_and_over_equal_pixels_is_found(
     assert!(stdout.contains("ledger entry #0"), "{stdout}");
 
     // The original bytes are the sealed file with its seal block removed.
-    let check = |name: &str| -> (i32, Value) {
-        let output = run(&[
-            "verify",
-            "--json",
-            "--trust",
-            &lab.s("trust.toml"),
-            "--ledger",
-            &lab.s("ledger.db"),
-            &lab.s(name),
-        ]);
-        (
-            output.status.code().unwrap(),
-            common::verify_records(&output.stdout).0.remove(0),
-        )
-    };
+    let check = |name: &str| lab.verify_one(name);
     let (code, report) = check("scan.dcm");
     assert_eq!(code, 1);
     assert_eq!(report["verdict"], "UNSIGNED");
@@ -379,18 +382,7 @@ fn checkpoints_show_which_rows_are_covered_and_the_ledger_bounds_a_revoked_key()
         std::fs::write(lab.path(name), bytes).unwrap();
         lab.path(name)
     };
-    let verify = |name: &str| -> Value {
-        let output = run(&[
-            "verify",
-            "--json",
-            "--trust",
-            &lab.s("trust.toml"),
-            "--ledger",
-            &lab.s("ledger.db"),
-            &lab.s(name),
-        ]);
-        common::verify_records(&output.stdout).0.remove(0)
-    };
+    let verify = |name: &str| lab.verify_one(name).1;
     ok(&lab.sign("sealed", &write("a.dcm", 1)).output().unwrap());
     assert_eq!(
         verify("sealed/a.dcm")["ledger"]["entry"]["checkpoint"],

@@ -16,6 +16,22 @@ use scanseal_seal::{
 use scanseal_trust::{Role, TrustStore, TrustedKey};
 use scanseal_verify::{verify_chain, Report, Verdict};
 
+/// An acquisition key, a de-identification key, and a trust store trusting each in its role.
+fn keys_and_trust() -> (SigningKey, SigningKey, TrustStore) {
+    let acquisition_key = SigningKey::from_seed(&[1; 32]);
+    let deid_key = SigningKey::from_seed(&[2; 32]);
+    let mut trust = TrustStore::new();
+    for (name, role, key) in [
+        ("ct-01", Role::Acquisition, &acquisition_key),
+        ("deid-01", Role::Deidentification, &deid_key),
+    ] {
+        trust
+            .add(TrustedKey::new(name, role, key.public_key()))
+            .unwrap();
+    }
+    (acquisition_key, deid_key, trust)
+}
+
 fn instance(fixture: &Fixture) -> DicomInstance {
     let bytes = fixture
         .encode(Encoding::ExplicitVrLittleEndian, &EncodeOptions::default())
@@ -28,23 +44,7 @@ fn instance(fixture: &Fixture) -> DicomInstance {
 /// derive their salts from one seed, so unchanged attributes get equal commitments as M7
 /// wants of kept ones. Returns the verdict and reason for `changed`.
 fn rogue_deidentification(original: &Fixture, changed: &Fixture) -> (Verdict, String) {
-    let acquisition_key = SigningKey::from_seed(&[1; 32]);
-    let rogue_key = SigningKey::from_seed(&[2; 32]);
-    let mut trust = TrustStore::new();
-    trust
-        .add(TrustedKey::new(
-            "ct-01",
-            Role::Acquisition,
-            acquisition_key.public_key(),
-        ))
-        .unwrap();
-    trust
-        .add(TrustedKey::new(
-            "deid-01",
-            Role::Deidentification,
-            rogue_key.public_key(),
-        ))
-        .unwrap();
+    let (acquisition_key, rogue_key, trust) = keys_and_trust();
 
     let mut options = SealOptions::new();
     options.salt_seed = Some(b"one seed for both seals".to_vec());
@@ -116,23 +116,7 @@ fn a_deidentification_key_cannot_vouch_for_changed_pixels_or_kept_attributes() {
 /// matches it: never INTACT.
 #[test]
 fn a_chain_truncated_to_its_acquisition_seal_does_not_verify_the_deidentified_file() {
-    let acquisition_key = SigningKey::from_seed(&[1; 32]);
-    let deid_key = SigningKey::from_seed(&[2; 32]);
-    let mut trust = TrustStore::new();
-    trust
-        .add(TrustedKey::new(
-            "ct-01",
-            Role::Acquisition,
-            acquisition_key.public_key(),
-        ))
-        .unwrap();
-    trust
-        .add(TrustedKey::new(
-            "deid-01",
-            Role::Deidentification,
-            deid_key.public_key(),
-        ))
-        .unwrap();
+    let (acquisition_key, deid_key, trust) = keys_and_trust();
     let original = Fixture::ct_slice(6);
     let before = canonicalize(&instance(&original), &CanonOptions::new()).unwrap();
     let acquisition = seal_canonical(&before, &acquisition_key, &SealOptions::new(), None).unwrap();

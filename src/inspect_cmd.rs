@@ -38,7 +38,9 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     let mut file =
         File::open(&args.path).with_context(|| format!("cannot open {}", args.path.display()))?;
     let sidecar = sidecar_path(&args.path, args.sidecar_dir.as_deref());
-    let Some(found) = read_chain(&mut file, Some(&sidecar))? else {
+    let Some(found) = read_chain(&mut file, Some(&sidecar))
+        .with_context(|| format!("{}: cannot read the seal", args.path.display()))?
+    else {
         println!(
             "{}: no seal (no scanseal block, no sidecar)",
             args.path.display()
@@ -58,25 +60,25 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode> {
     };
     let mut seals = Vec::new();
     for (index, record) in chain.seals.iter().enumerate() {
-        let envelope =
-            Envelope::parse(&record.envelope).with_context(|| format!("seal {}", index + 1))?;
+        let which = || format!("{}: seal {}", args.path.display(), index + 1);
+        let envelope = Envelope::parse(&record.envelope).with_context(which)?;
         let key_id = envelope.key_id();
         let (manifest, signature): (Manifest, String) = match &trust {
             Some(store) => match store.find(&key_id) {
                 Some(key) => match envelope.verify(&key.public_key) {
                     Ok(manifest) => (manifest, format!("valid, by {} ({})", key.name, key.role)),
                     Err(e) => (
-                        envelope.unverified_manifest()?,
+                        envelope.unverified_manifest().with_context(which)?,
                         format!("DOES NOT VERIFY: {e}"),
                     ),
                 },
                 None => (
-                    envelope.unverified_manifest()?,
+                    envelope.unverified_manifest().with_context(which)?,
                     "not checked: key not in the trust store".into(),
                 ),
             },
             None => (
-                envelope.unverified_manifest()?,
+                envelope.unverified_manifest().with_context(which)?,
                 "not checked (give --trust, or use verify)".into(),
             ),
         };

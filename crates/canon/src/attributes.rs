@@ -1,7 +1,7 @@
 //! The attribute half of the canonical form (spec §5–§6).
 
-use std::cell::Cell;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -719,7 +719,12 @@ mod tests {
         for (a, b) in plain.iter().zip(&hiding) {
             assert_eq!(a.canonical_bytes(), b.canonical_bytes());
             assert!(!a.holds_seal_block);
-            assert_eq!(b.holds_seal_block, b.tag == Tag(0x0008, 0x1115), "{}", b.tag);
+            assert_eq!(
+                b.holds_seal_block,
+                b.tag == Tag(0x0008, 0x1115),
+                "{}",
+                b.tag
+            );
         }
     }
 
@@ -728,7 +733,10 @@ mod tests {
         // C5.3.4: a defined-length private UN that parses as implicit VR LE items.
         let mut octets = Vec::new();
         let mut inner = Vec::new();
-        for (tag, value) in [((0x7FF1u16, 0x0010u16), &b"SCANSEAL 1"[..]), ((0x7FF1, 0x1000), b"xy")] {
+        for (tag, value) in [
+            ((0x7FF1u16, 0x0010u16), &b"SCANSEAL 1"[..]),
+            ((0x7FF1, 0x1000), b"xy"),
+        ] {
             inner.extend_from_slice(&tag.0.to_le_bytes());
             inner.extend_from_slice(&tag.1.to_le_bytes());
             inner.extend_from_slice(&(value.len() as u32).to_le_bytes());

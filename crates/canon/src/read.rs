@@ -21,6 +21,7 @@ use dicom_parser::dataset::DataToken;
 use dicom_parser::StatefulDecode;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use crate::write::has_long_length;
 use crate::CanonError;
 
 /// How deep sequences may nest before the input is refused (C5.3 recursion is bounded by it).
@@ -186,8 +187,13 @@ impl DicomInstance {
             consumed: Rc::clone(&consumed),
             state: Rc::clone(&state),
         };
-        let meta = FileMetaTable::from_reader(&mut source).map_err(|e| CanonError::NotDicom {
-            reason: format!("invalid File Meta Information: {}", error_chain(&e)),
+        // From `DICM` on: the input less its preamble.
+        let from_magic = total_len.map(|total| total.saturating_sub(preamble as u64));
+        let meta_bytes = read_file_meta(&mut source, from_magic)?;
+        let meta = FileMetaTable::from_reader(meta_bytes.as_slice()).map_err(|e| {
+            CanonError::NotDicom {
+                reason: format!("invalid File Meta Information: {}", error_chain(&e)),
+            }
         })?;
         let transfer_syntax = meta
             .transfer_syntax()
@@ -206,17 +212,30 @@ impl DicomInstance {
             && ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Little;
         let dataset = match ts.codec() {
             Codec::Dataset(Some(adapter)) => {
-                // Deflated: declared lengths refer to inflated bytes, so the remaining-bytes
-                // check does not apply.
+                // Deflated: declared lengths refer to inflated bytes, so they are checked
+                // against what the rest of the input can inflate to at most.
+                let compressed = total_len.map(|total| total.saturating_sub(consumed.get()));
                 let inflated = adapter.adapt_reader(Box::new(source.inner));
+                let inflated_consumed = Rc::new(Cell::new(0));
                 let source = SourceReader {
                     inner: inflated,
-                    consumed: Rc::new(Cell::new(0)),
+                    consumed: Rc::clone(&inflated_consumed),
                     state: Rc::clone(&state),
                 };
+                let limit = compressed.map(|compressed| Limit {
+                    total: compressed
+                        .saturating_add(1)
+                        .saturating_mul(MAX_DEFLATE_RATIO),
+                    consumed: inflated_consumed,
+                    deflated: true,
+                });
                 let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
-                build_tree(reader, None, cp246.then_some(&state))?
+                let vrs = VrCheck {
+                    state: &state,
+                    big_endian: false,
+                };
+                build_tree(reader, limit, cp246.then_some(&state), Some(vrs))?
             }
             Codec::Dataset(None) => {
                 return Err(CanonError::UnsupportedTransferSyntax {
@@ -226,8 +245,17 @@ impl DicomInstance {
             _ => {
                 let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
-                let limit = total_len.map(|total| Limit { total, consumed });
-                build_tree(reader, limit, cp246.then_some(&state))?
+                let limit = total_len.map(|total| Limit {
+                    total,
+                    consumed,
+                    deflated: false,
+                });
+                let implicit = transfer_syntax == "1.2.840.10008.1.2";
+                let vrs = (!implicit).then_some(VrCheck {
+                    state: &state,
+                    big_endian: ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big,
+                });
+                build_tree(reader, limit, cp246.then_some(&state), vrs)?
             }
         };
         Ok(DicomInstance {
@@ -257,6 +285,88 @@ impl DicomInstance {
     pub(crate) fn is_big_endian(&self) -> bool {
         self.transfer_syntax == "1.2.840.10008.1.2.2"
     }
+}
+
+/// Reads `DICM` and the File Meta Information group into memory, for `FileMetaTable` to parse:
+/// the group length (0002,0000), which must come first, says where the group ends (as
+/// `FileMetaTable` reads it). Every declared length is checked before it is used — the group
+/// length against the bytes that remain in the input, each element's length against the rest
+/// of the group — because `FileMetaTable` reserves a value's declared length before reading it
+/// (a UID declared 4 GiB long would be allocated).
+///
+/// `len`, when known, is the length of the input from `DICM` on.
+fn read_file_meta<R: Read>(source: &mut R, len: Option<u64>) -> Result<Vec<u8>, CanonError> {
+    let invalid = |reason: String| CanonError::NotDicom {
+        reason: format!("invalid File Meta Information: {reason}"),
+    };
+    let cut = |e: std::io::Error| invalid(format!("cannot read it: {e}"));
+    // `DICM`, then (0002,0000) UL with its 4-byte value.
+    let mut head = [0u8; 16];
+    source.read_exact(&mut head).map_err(cut)?;
+    let [_, _, _, _, g0, g1, e0, e1, v0, v1, l0, l1, x0, x1, x2, x3] = head;
+    if [g0, g1, e0, e1] != [0x02, 0x00, 0x00, 0x00] || [v0, v1] != *b"UL" || [l0, l1] != [4, 0] {
+        return Err(invalid(
+            "it does not start with its group length (0002,0000) UL".into(),
+        ));
+    }
+    let group_len = u64::from(u32::from_le_bytes([x0, x1, x2, x3]));
+    if let Some(len) = len {
+        let remaining = len.saturating_sub(16);
+        if group_len > remaining {
+            return Err(invalid(format!(
+                "the group length (0002,0000) declares {group_len} bytes but at most {remaining} remain in the input"
+            )));
+        }
+    }
+    let mut meta = head.to_vec();
+    let read = source.take(group_len).read_to_end(&mut meta).map_err(cut)?;
+    if (read as u64) < group_len {
+        return Err(invalid(format!(
+            "the group length (0002,0000) declares {group_len} bytes but only {read} follow"
+        )));
+    }
+    let group = meta.get(head.len()..).unwrap_or_default();
+    let mut pos = 0usize;
+    while pos < group.len() {
+        let header = group.get(pos..).unwrap_or_default();
+        let tag = match header {
+            [g0, g1, e0, e1, ..] => Tag(
+                u16::from_le_bytes([*g0, *g1]),
+                u16::from_le_bytes([*e0, *e1]),
+            ),
+            _ => return Err(invalid("the group ends inside an element header".into())),
+        };
+        let vr = match header {
+            [_, _, _, _, v0, v1, ..] => VR::from_binary([*v0, *v1]).ok_or_else(|| {
+                invalid(format!(
+                    "{tag} has an unknown VR {:?} (the File Meta Information is Explicit VR Little Endian)",
+                    [*v0, *v1].escape_ascii().to_string()
+                ))
+            })?,
+            _ => return Err(invalid(format!("the group ends inside the header of {tag}"))),
+        };
+        let (length, header_len) = match header {
+            [_, _, _, _, _, _, _, _, l0, l1, l2, l3, ..] if has_long_length(vr) => {
+                (u32::from_le_bytes([*l0, *l1, *l2, *l3]), 12)
+            }
+            [_, _, _, _, _, _, l0, l1, ..] if !has_long_length(vr) => {
+                (u32::from(u16::from_le_bytes([*l0, *l1])), 8)
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "the group ends inside the header of {tag}"
+                )))
+            }
+        };
+        let remaining = group.len().saturating_sub(pos + header_len);
+        if u64::from(length) > remaining as u64 {
+            return Err(invalid(format!(
+                "{tag} declares {length} bytes but only {remaining} remain in the group"
+            )));
+        }
+        pos += header_len + length as usize;
+    }
+    Ok(meta)
 }
 
 /// The byte source under the data set reader: counts the bytes taken (so declared lengths can
@@ -454,9 +564,82 @@ fn malformed_246(reason: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, reason.to_string())
 }
 
+/// Checks of an explicit VR element header that the reader does not make: it reads an unknown
+/// VR as `UN` (a 4-byte length), which misreads the length of an element whose VR was damaged,
+/// and it takes any element with an undefined length for a sequence, so a `UT` or `OF` declaring
+/// one is misread as items. Either would fail later with a message about something else, or
+/// not at all.
+struct VrCheck<'a> {
+    state: &'a Rc<RefCell<SourceState>>,
+    big_endian: bool,
+}
+
+impl VrCheck<'_> {
+    /// Fails when the header just read for `tag` has an unknown VR, or an undefined length
+    /// (`undefined`) with a VR that cannot have one: only SQ, UN (CP-246), OB and OW
+    /// (encapsulated fragments) can.
+    fn check(&self, tag: Tag, undefined: bool, offset: Option<u64>) -> Result<(), CanonError> {
+        let state = self.state.borrow();
+        let (group, element) = if self.big_endian {
+            (tag.0.to_be_bytes(), tag.1.to_be_bytes())
+        } else {
+            (tag.0.to_le_bytes(), tag.1.to_le_bytes())
+        };
+        let tag_bytes = [group[0], group[1], element[0], element[1]];
+        // An 8-byte header with a known VR: a VR with a 2-byte length, nothing to check.
+        let short = state
+            .recent
+            .len()
+            .checked_sub(8)
+            .and_then(|at| state.recent.get(at..));
+        if let Some([g0, g1, e0, e1, v0, v1, _, _]) = short {
+            if [*g0, *g1, *e0, *e1] == tag_bytes && VR::from_binary([*v0, *v1]).is_some() {
+                return Ok(());
+            }
+        }
+        // A header with a 4-byte length is 12 bytes: an unknown VR is read as one, and so is
+        // every VR that can have an undefined length.
+        let Some(header) = state
+            .recent
+            .len()
+            .checked_sub(12)
+            .and_then(|at| state.recent.get(at..))
+        else {
+            return Ok(());
+        };
+        let [g0, g1, e0, e1, v0, v1, _, _, l0, l1, l2, l3] = *header else {
+            return Ok(());
+        };
+        if [g0, g1, e0, e1] != tag_bytes {
+            return Ok(());
+        }
+        let malformed = |reason: String| CanonError::Parse { offset, reason };
+        match VR::from_binary([v0, v1]) {
+            None => Err(malformed(format!(
+                "element {tag} has an unknown VR {:?} (PS3.5 Table 6.2-1)",
+                [v0, v1].escape_ascii().to_string()
+            ))),
+            Some(VR::SQ | VR::UN | VR::OB | VR::OW) => Ok(()),
+            Some(vr) if undefined && [l0, l1, l2, l3] == [0xFF; 4] => Err(malformed(format!(
+                "element {tag} has an undefined length, which VR {} cannot have",
+                vr.to_string()
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// The most bytes one byte of a raw deflate stream (RFC 1951) can inflate to: a 258-byte match
+/// coded in two bits (a one-bit length code and a one-bit distance code) gives 1032.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// The end of the data: declared lengths are checked against it before anything is read or
+/// allocated for them.
 struct Limit {
+    /// The input's length; for a deflated data set, the most its inflated bytes can be.
     total: u64,
     consumed: Rc<Cell<u64>>,
+    deflated: bool,
 }
 
 impl Limit {
@@ -465,6 +648,13 @@ impl Limit {
             return Ok(());
         };
         let remaining = self.total.saturating_sub(self.consumed.get());
+        if u64::from(declared) > remaining && self.deflated {
+            return Err(CanonError::ValueBeyondInflatedEnd {
+                tag,
+                declared: declared.into(),
+                bound: remaining,
+            });
+        }
         if u64::from(declared) > remaining {
             return Err(CanonError::ValueBeyondEnd {
                 tag,
@@ -491,6 +681,7 @@ fn build_tree<S: StatefulDecode>(
     reader: DataSetReader<S>,
     limit: Option<Limit>,
     cp246: Option<&Rc<RefCell<SourceState>>>,
+    vrs: Option<VrCheck<'_>>,
 ) -> Result<DataSet, CanonError> {
     let offset = || limit.as_ref().map(Limit::offset);
     let malformed = |reason: &str| CanonError::Parse {
@@ -505,6 +696,9 @@ fn build_tree<S: StatefulDecode>(
         let token = token.map_err(|e| parse_error(&e, offset()))?;
         match token {
             DataToken::ElementHeader(header) => {
+                if let Some(vrs) = &vrs {
+                    vrs.check(header.tag(), false, offset())?;
+                }
                 if let Some(limit) = &limit {
                     limit.check(header.tag(), header.length().get())?;
                 }
@@ -528,6 +722,9 @@ fn build_tree<S: StatefulDecode>(
                     });
             }
             DataToken::SequenceStart { tag, len } => {
+                if let Some(vrs) = &vrs {
+                    vrs.check(tag, len.is_undefined(), offset())?;
+                }
                 if let Some(limit) = &limit {
                     limit.check(tag, len.get())?;
                 }
@@ -688,8 +885,9 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
     let limit = Limit {
         total: framed.len() as u64,
         consumed: Rc::clone(&consumed),
+        deflated: false,
     };
-    let dataset = build_tree(reader, Some(limit), None).ok()?;
+    let dataset = build_tree(reader, Some(limit), None, None).ok()?;
     if consumed.get() != framed.len() as u64 {
         return None;
     }

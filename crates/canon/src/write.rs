@@ -157,7 +157,7 @@ impl DicomInstance {
 
 /// Whether an explicit-VR header of `vr` has `00 00` and a 4-byte length (PS3.5 Table 7.1-1,
 /// the list of seal-format B12).
-fn has_long_length(vr: VR) -> bool {
+pub(crate) fn has_long_length(vr: VR) -> bool {
     use VR::*;
     matches!(
         vr,

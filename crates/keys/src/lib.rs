@@ -280,9 +280,13 @@ impl SigningKey {
         };
         let file = File::open(path).map_err(io)?;
         check_private_permissions(path, &file)?;
-        let mut text = Zeroizing::new(String::new());
-        std::io::Read::read_to_string(&mut &file, &mut text).map_err(io)?;
-        SigningKey::from_pem(&text).map_err(|e| match e {
+        let mut bytes = Zeroizing::new(Vec::new());
+        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::Malformed {
+            what: path.display().to_string(),
+            reason: "not a PEM private key file: it is not text (not UTF-8)".into(),
+        })?;
+        SigningKey::from_pem(text).map_err(|e| match e {
             KeyError::Malformed { reason, .. } => KeyError::Malformed {
                 what: path.display().to_string(),
                 reason,
@@ -302,12 +306,22 @@ impl SigningKey {
                 "this is a public key; give the .key file",
             ));
         }
+        if text.trim().is_empty() {
+            return Err(malformed("private key", "the file is empty"));
+        }
+        if !text.contains("-----BEGIN ") {
+            return Err(malformed(
+                "private key",
+                "not a PEM file (no \"-----BEGIN PRIVATE KEY-----\" line)",
+            ));
+        }
         ed25519_dalek::SigningKey::from_pkcs8_pem(text.trim())
             .map(|key| SigningKey { key })
             .map_err(|e| {
+                let why = other_algorithm(text).unwrap_or_else(|| e.to_string());
                 malformed(
                     "private key",
-                    &format!("not an Ed25519 PKCS#8 PEM private key ({e})"),
+                    &format!("not an Ed25519 PKCS#8 PEM private key ({why})"),
                 )
             })
     }
@@ -355,6 +369,34 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SigningKey({}, secret redacted)", self.key_id())
     }
+}
+
+/// What a PKCS#8 private key of another algorithm is, by its algorithm OID, when `text` is one
+/// (the PKCS#8 reader would only say that it does not know the Ed25519 OID it expected).
+fn other_algorithm(text: &str) -> Option<String> {
+    use ed25519_dalek::pkcs8::{spki::der::pem, PrivateKeyInfo};
+    let (label, der) = pem::decode_vec(text.trim().as_bytes()).ok()?;
+    let der = Zeroizing::new(der);
+    if label != "PRIVATE KEY" {
+        return None;
+    }
+    let oid = PrivateKeyInfo::try_from(der.as_slice())
+        .ok()?
+        .algorithm
+        .oid
+        .to_string();
+    let name = match oid.as_str() {
+        "1.3.101.112" => return None,
+        "1.2.840.113549.1.1.1" | "1.2.840.113549.1.1.10" => "an RSA key",
+        "1.2.840.10045.2.1" => "an elliptic-curve (ECDSA) key",
+        "1.3.101.113" => "an Ed448 key",
+        "1.3.101.110" => "an X25519 key",
+        "1.3.101.111" => "an X448 key",
+        _ => "a key of another algorithm",
+    };
+    Some(format!(
+        "this is {name}, algorithm OID {oid}; scanseal keys are Ed25519, OID 1.3.101.112"
+    ))
 }
 
 /// The two files [`write_key_pair`] created.

@@ -212,6 +212,7 @@ impl Ledger {
                 })
             }
         }
+        check_header(path)?;
         let flags = if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
         } else {
@@ -677,6 +678,60 @@ impl Ledger {
             checkpoint,
         })
     }
+}
+
+/// Checks the database header in the first 100 bytes of the file (the magic string,
+/// `user_version` at offset 60 and `application_id` at offset 68, big endian) before SQLite
+/// opens it, so that a file this build refuses — not a SQLite database, another application's
+/// database, a ledger of a newer schema — is refused without SQLite creating its `-wal` and
+/// `-shm` files next to it (it does for a database in WAL mode, even read-only). The header can
+/// lag behind a write-ahead log only by a migration not yet checkpointed, which leaves an
+/// older `user_version`, never a newer one, so nothing refused here would be accepted after
+/// the log. [`Ledger::open`] checks both values again through SQLite.
+fn check_header(path: &Path) -> Result<(), LedgerError> {
+    use std::io::Read;
+    let not_a_ledger = |reason: &str| LedgerError::NotALedger {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    let io = |source| LedgerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut header = Vec::with_capacity(100);
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(io)?;
+    if header.is_empty() {
+        return Err(not_a_ledger("an empty file"));
+    }
+    let field = |at: usize| {
+        header
+            .get(at..at + 4)
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map(i32::from_be_bytes)
+    };
+    let (Some(version), Some(application_id)) = (field(60), field(68)) else {
+        return Err(not_a_ledger("not a SQLite database"));
+    };
+    if !header.starts_with(b"SQLite format 3\0") {
+        return Err(not_a_ledger("not a SQLite database"));
+    }
+    if i64::from(application_id) != APPLICATION_ID {
+        return Err(not_a_ledger(&format!(
+            "SQLite application id {application_id:#x}, expected {APPLICATION_ID:#x}"
+        )));
+    }
+    if i64::from(version) > SCHEMA_VERSION {
+        return Err(LedgerError::NewerVersion {
+            path: path.to_path_buf(),
+            found: version.into(),
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 fn is_cannot_open<T>(result: &Result<T, rusqlite::Error>) -> bool {

@@ -10,6 +10,7 @@ use scanseal_keys::SigningKey;
 
 use crate::chain::{SealChain, SealRecord};
 use crate::embed;
+use crate::envelope::Envelope;
 use crate::sealer::{seal_canonical, SealOptions};
 use crate::SealError;
 
@@ -255,7 +256,11 @@ fn seal_with_hook(
                 source_kind,
             })
         }
-        (Some((bytes, _)), true) => SealChain::from_cbor(&bytes)?,
+        (Some((bytes, _)), true) => {
+            let chain = SealChain::from_cbor(&bytes)?;
+            check_chain_to_extend(&chain)?;
+            chain
+        }
         (None, true) => {
             return Err(SealError::NotSealed {
                 path: input.to_path_buf(),
@@ -301,6 +306,28 @@ fn seal_with_hook(
         chain_length: chain.seals.len(),
         written,
     })
+}
+
+/// A countersignature attests the seals before it: refuses a chain holding a seal that is
+/// not a well-formed envelope over a well-formed manifest (E1–E5) or that does not follow the
+/// seal before it (R5), which every verifier reports INVALID whatever is added after it. The
+/// signatures can only be checked against a trust store, which `verify` does.
+fn check_chain_to_extend(chain: &SealChain) -> Result<(), SealError> {
+    let mut previous: Option<&SealRecord> = None;
+    for (index, record) in chain.seals.iter().enumerate() {
+        let malformed = |reason: String| SealError::Malformed {
+            what: "seal chain",
+            reason: format!("seal {} of the chain to add to: {reason}", index + 1),
+        };
+        let manifest = Envelope::parse(&record.envelope)
+            .and_then(|envelope| envelope.unverified_manifest())
+            .map_err(|e| malformed(e.to_string()))?;
+        if manifest.predecessor != previous.map(SealRecord::envelope_digest) {
+            return Err(malformed("it does not follow the seal before it".into()));
+        }
+        previous = Some(record);
+    }
+    Ok(())
 }
 
 /// Whether `a` and `b` name the same existing file (after resolving links): writing to `b`

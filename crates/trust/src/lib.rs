@@ -393,9 +393,19 @@ impl TrustStore {
     /// # Errors
     /// `Io`, or `InFile` naming what is wrong and where.
     pub fn load(path: &Path) -> Result<TrustStore, TrustError> {
-        let text = std::fs::read_to_string(path).map_err(|error| TrustError::Io {
+        let bytes = std::fs::read(path).map_err(|error| TrustError::Io {
             path: path.to_path_buf(),
             error,
+        })?;
+        // T2.1: UTF-8 TOML. Said as such rather than as an I/O error.
+        let text = String::from_utf8(bytes).map_err(|e| TrustError::InFile {
+            path: path.to_path_buf(),
+            error: Box::new(TrustError::Toml {
+                message: format!(
+                    "not UTF-8 text (invalid byte at offset {}): a trust store is UTF-8 TOML",
+                    e.utf8_error().valid_up_to()
+                ),
+            }),
         })?;
         TrustStore::from_toml(&text).map_err(|error| TrustError::InFile {
             path: path.to_path_buf(),

@@ -281,6 +281,42 @@ pub fn verify_chain(
     report.findings = compare::compare(manifest, record, &canonical);
     report.attributes_checked = manifest.attributes.len();
 
+    // seal-format R6: a countersignature adds a signature, not content. The file must still
+    // match the seal that last set its content (the acquisition or a de-identification), or a
+    // holder of any trusted acquisition key could countersign an altered file and have it
+    // reported as sealed, unchanged, by the original signer.
+    let anchor = manifests
+        .iter()
+        .rposition(|manifest| manifest.action != Action::Countersigned)
+        .unwrap_or(0);
+    if anchor + 1 < manifests.len() {
+        if let (Some(anchor_manifest), Some(anchor_record)) =
+            (manifests.get(anchor), chain.seals.get(anchor))
+        {
+            let anchor_tile_size = anchor_manifest.tile_size_or_default();
+            let anchor_canonical = if anchor_tile_size == tile_size {
+                Ok(canonical)
+            } else {
+                canonicalize(instance, &CanonOptions::new().tile_size(anchor_tile_size))
+            };
+            match anchor_canonical {
+                Ok(anchor_canonical) => {
+                    for finding in
+                        compare::compare(anchor_manifest, anchor_record, &anchor_canonical)
+                    {
+                        if !report.findings.contains(&finding) {
+                            report.findings.push(finding);
+                        }
+                    }
+                }
+                Err(e) => {
+                    return report
+                        .conclude(Verdict::Error, format!("cannot canonicalize the file: {e}"))
+                }
+            }
+        }
+    }
+
     if let Some(reason) = untrusted {
         return report.conclude(Verdict::Untrusted, reason);
     }

@@ -168,3 +168,50 @@ fn a_chain_truncated_to_its_acquisition_seal_does_not_verify_the_deidentified_fi
     assert_eq!(report.verdict, Verdict::Altered, "{}", report.reason);
     assert!(report.reason.contains("PatientName"), "{}", report.reason);
 }
+
+/// A second trusted acquisition key countersigns a file altered after the first seal: the
+/// countersignature covers the altered content, but the file no longer matches the acquisition
+/// seal, and that is what is reported (seal-format R6).
+#[test]
+fn a_countersignature_cannot_launder_an_alteration() {
+    let (acquisition_key, _, mut trust) = keys_and_trust();
+    let second_key = SigningKey::from_seed(&[3; 32]);
+    trust
+        .add(TrustedKey::new(
+            "ct-02",
+            Role::Acquisition,
+            second_key.public_key(),
+        ))
+        .unwrap();
+    let original = Fixture::ct_slice(7);
+    let before = canonicalize(&instance(&original), &CanonOptions::new()).unwrap();
+    let acquisition = seal_canonical(&before, &acquisition_key, &SealOptions::new(), None).unwrap();
+    let countersign = |fixture: &Fixture| {
+        let now = instance(fixture);
+        let canonical = canonicalize(&now, &CanonOptions::new().tile_size(32)).unwrap();
+        let mut options = SealOptions::new();
+        options.tile_size = Some(32);
+        let record = seal_canonical(&canonical, &second_key, &options, Some(&acquisition)).unwrap();
+        let chain = SealChain {
+            seals: vec![acquisition.clone(), record],
+        };
+        verify_chain(Report::new(Path::new("scan.dcm")), &now, &chain, &trust)
+    };
+
+    // Control: countersigning the unchanged file (at another tile size) is INTACT.
+    let report = countersign(&original);
+    assert_eq!(report.verdict, Verdict::Intact, "{}", report.reason);
+
+    let mut altered = original.clone();
+    let value = altered.sample(0, 3, 4, 0).unwrap();
+    altered.set_sample(0, 3, 4, 0, value ^ 0x40).unwrap();
+    altered.set_attribute(tags::IMAGE_COMMENTS, VR::LT, "no finding");
+    let report = countersign(&altered);
+    assert_eq!(report.verdict, Verdict::Altered, "{}", report.reason);
+    assert!(
+        report.reason.contains("pixels changed in frame 1"),
+        "{}",
+        report.reason
+    );
+    assert!(report.reason.contains("ImageComments"), "{}", report.reason);
+}

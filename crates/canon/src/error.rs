@@ -42,17 +42,6 @@ pub enum CanonError {
         /// Bytes left in the input after the element header.
         remaining: u64,
     },
-    /// An element of a deflated data set declares a value longer than the rest of the input
-    /// can inflate to (a raw deflate stream inflates at most 1032-fold).
-    #[error("element {tag} declares {declared} bytes, more than the rest of the deflated data set can inflate to (at most {bound})")]
-    ValueBeyondInflatedEnd {
-        /// The element.
-        tag: Tag,
-        /// Declared value length.
-        declared: u64,
-        /// The most bytes the rest of the input can inflate to.
-        bound: u64,
-    },
     /// Sequences are nested deeper than the canonicalizer accepts.
     #[error("sequences nested deeper than {limit} levels")]
     NestingTooDeep {
@@ -235,9 +224,7 @@ impl CanonError {
         match self {
             CanonError::Io { .. } => "Io",
             CanonError::NotDicom { .. } => "NotDicom",
-            CanonError::Parse { .. }
-            | CanonError::ValueBeyondEnd { .. }
-            | CanonError::ValueBeyondInflatedEnd { .. } => "Parse",
+            CanonError::Parse { .. } | CanonError::ValueBeyondEnd { .. } => "Parse",
             CanonError::NestingTooDeep { .. } => "NestingTooDeep",
             CanonError::UnsupportedTransferSyntax { .. } => "UnsupportedTransferSyntax",
             CanonError::MissingPixelAttribute { .. } => "MissingPixelAttribute",

@@ -212,23 +212,43 @@ impl DicomInstance {
             && ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Little;
         let dataset = match ts.codec() {
             Codec::Dataset(Some(adapter)) => {
-                // Deflated: declared lengths refer to inflated bytes, so they are checked
-                // against what the rest of the input can inflate to at most.
-                let compressed = total_len.map(|total| total.saturating_sub(consumed.get()));
-                let inflated = adapter.adapt_reader(Box::new(source.inner));
+                // Deflated: declared lengths refer to inflated bytes. The data set is inflated
+                // first, so that they are checked against the bytes that really are there, as
+                // for any other input: the parser reserves a declared length before reading,
+                // and the compressed size only bounds the inflated one 1032-fold.
+                // An empty data set may be written as no bytes at all.
+                let mut inner = source.inner;
+                let mut first = [0u8; 1];
+                let inflated = match inner.read(&mut first) {
+                    Ok(0) => Vec::new(),
+                    Ok(_) => {
+                        let mut inflated = Vec::new();
+                        adapter
+                            .adapt_reader(Box::new(first.as_slice().chain(inner)))
+                            .read_to_end(&mut inflated)
+                            .map_err(|e| CanonError::Parse {
+                                offset: None,
+                                reason: format!("cannot inflate the deflated data set: {e}"),
+                            })?;
+                        inflated
+                    }
+                    Err(e) => {
+                        return Err(CanonError::Parse {
+                            offset: None,
+                            reason: format!("cannot read the deflated data set: {e}"),
+                        })
+                    }
+                };
                 let inflated_consumed = Rc::new(Cell::new(0));
-                let source = SourceReader {
-                    inner: inflated,
+                let limit = Some(Limit {
+                    total: inflated.len() as u64,
                     consumed: Rc::clone(&inflated_consumed),
+                });
+                let source = SourceReader {
+                    inner: inflated.as_slice(),
+                    consumed: inflated_consumed,
                     state: Rc::clone(&state),
                 };
-                let limit = compressed.map(|compressed| Limit {
-                    total: compressed
-                        .saturating_add(1)
-                        .saturating_mul(MAX_DEFLATE_RATIO),
-                    consumed: inflated_consumed,
-                    deflated: true,
-                });
                 let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
                 let vrs = VrCheck {
@@ -245,11 +265,7 @@ impl DicomInstance {
             _ => {
                 let reader = DataSetReader::new_with_ts_options(source, ts, options)
                     .map_err(|e| parse_error(&e, None))?;
-                let limit = total_len.map(|total| Limit {
-                    total,
-                    consumed,
-                    deflated: false,
-                });
+                let limit = total_len.map(|total| Limit { total, consumed });
                 let implicit = transfer_syntax == "1.2.840.10008.1.2";
                 let vrs = (!implicit).then_some(VrCheck {
                     state: &state,
@@ -629,17 +645,12 @@ impl VrCheck<'_> {
     }
 }
 
-/// The most bytes one byte of a raw deflate stream (RFC 1951) can inflate to: a 258-byte match
-/// coded in two bits (a one-bit length code and a one-bit distance code) gives 1032.
-const MAX_DEFLATE_RATIO: u64 = 1032;
-
 /// The end of the data: declared lengths are checked against it before anything is read or
 /// allocated for them.
 struct Limit {
-    /// The input's length; for a deflated data set, the most its inflated bytes can be.
+    /// The input's length (for a deflated data set, the inflated length).
     total: u64,
     consumed: Rc<Cell<u64>>,
-    deflated: bool,
 }
 
 impl Limit {
@@ -648,13 +659,6 @@ impl Limit {
             return Ok(());
         };
         let remaining = self.total.saturating_sub(self.consumed.get());
-        if u64::from(declared) > remaining && self.deflated {
-            return Err(CanonError::ValueBeyondInflatedEnd {
-                tag,
-                declared: declared.into(),
-                bound: remaining,
-            });
-        }
         if u64::from(declared) > remaining {
             return Err(CanonError::ValueBeyondEnd {
                 tag,
@@ -885,7 +889,6 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
     let limit = Limit {
         total: framed.len() as u64,
         consumed: Rc::clone(&consumed),
-        deflated: false,
     };
     let dataset = build_tree(reader, Some(limit), None, None).ok()?;
     if consumed.get() != framed.len() as u64 {

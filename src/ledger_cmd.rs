@@ -454,18 +454,7 @@ pub fn verify_proof(args: &VerifyProofArgs) -> Result<ExitCode> {
 
 /// The trust store's `ledger` keys that are trusted now (a checkpoint carries no time).
 fn trusted_ledger_keys(trust: &TrustStore) -> Vec<PublicKey> {
-    let now = OffsetDateTime::now_utc();
-    trust
-        .entries()
-        .iter()
-        .filter(|key| key.role == Role::Ledger)
-        .filter(|key| {
-            trust
-                .evaluate(&key.key_id(), Role::Ledger, now)
-                .is_trusted()
-        })
-        .map(|key| key.public_key.clone())
-        .collect()
+    trust.trusted_keys(Role::Ledger, OffsetDateTime::now_utc())
 }
 
 fn ledger_keys(path: &Path) -> Result<Vec<PublicKey>> {

@@ -836,11 +836,10 @@ fn wrong_and_unknown_vrs() {
         Value::Verbatim(b"CT HEAD".to_vec()),
     );
     let bytes = encode(&fixture);
-    check_readable(&lab, "text-as-fd", &bytes, "UNSIGNED", &["no seal"]);
-    check_readable(
+    check_readable_unsealed_and_sealed(
         &lab,
-        "text-as-fd-sealed",
-        &lab.sealed(&bytes),
+        "text-as-fd",
+        &bytes,
         "ALTERED",
         &["StudyDescription"],
     );
@@ -1031,14 +1030,7 @@ fn odd_lengths() {
     let mut fixture = Fixture::ct_slice(SEED);
     fixture.set_attribute(Tag(0x0009, 0x1002), VR::US, Value::Verbatim(vec![1, 2, 3]));
     let bytes = encode(&fixture);
-    check_readable(&lab, "odd-us", &bytes, "UNSIGNED", &["no seal"]);
-    check_readable(
-        &lab,
-        "odd-us-sealed",
-        &lab.sealed(&bytes),
-        "MODIFIED",
-        &["ACME 1.0"],
-    );
+    check_readable_unsealed_and_sealed(&lab, "odd-us", &bytes, "MODIFIED", &["ACME 1.0"]);
     check_big_endian_bad_length(
         &lab,
         "odd-us-be",
@@ -1073,14 +1065,7 @@ fn odd_lengths() {
         Value::Verbatim(b"Doe^J".to_vec()),
     );
     let bytes = encode(&fixture);
-    check_readable(&lab, "odd-pn", &bytes, "UNSIGNED", &["no seal"]);
-    check_readable(
-        &lab,
-        "odd-pn-sealed",
-        &lab.sealed(&bytes),
-        "ALTERED",
-        &["PatientName"],
-    );
+    check_readable_unsealed_and_sealed(&lab, "odd-pn", &bytes, "ALTERED", &["PatientName"]);
 }
 
 /// `fixture` in Explicit VR Big Endian, where a value of a swapped VR whose length is not a
@@ -1128,6 +1113,25 @@ fn check_readable(lab: &Lab, name: &str, bytes: &[u8], verdict: &str, reason: &[
     capped(&["digest".as_ref(), input.as_os_str()]).status(0);
     assert_eq!(std::fs::read(&input).unwrap(), bytes);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
+/// A readable malformation: unsealed, `bytes` verifies `UNSIGNED`; sealed, it verifies
+/// `sealed_verdict` with `sealed_reason` (`check_readable` for each).
+fn check_readable_unsealed_and_sealed(
+    lab: &Lab,
+    name: &str,
+    bytes: &[u8],
+    sealed_verdict: &str,
+    sealed_reason: &[&str],
+) {
+    check_readable(lab, name, bytes, "UNSIGNED", &["no seal"]);
+    check_readable(
+        lab,
+        &format!("{name}-sealed"),
+        &lab.sealed(bytes),
+        sealed_verdict,
+        sealed_reason,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1228,14 +1232,7 @@ fn pixel_data_of_the_wrong_size() {
     pixels.extend([0, 0]);
     fixture.set_attribute(tags::PIXEL_DATA, VR::OW, Value::Verbatim(pixels));
     let bytes = encode(&fixture);
-    check_readable(&lab, "pixels-long", &bytes, "UNSIGNED", &["no seal"]);
-    check_readable(
-        &lab,
-        "pixels-long-sealed",
-        &lab.sealed(&bytes),
-        "INTACT",
-        &["pixels and all"],
-    );
+    check_readable_unsealed_and_sealed(&lab, "pixels-long", &bytes, "INTACT", &["pixels and all"]);
 
     // Encapsulated (RLE): three frames in three fragments, but Number of Frames says 2 or 4.
     for frames in ["2", "4"] {

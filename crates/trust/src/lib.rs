@@ -503,6 +503,17 @@ impl TrustStore {
         self.keys.iter().find(|k| k.name == name)
     }
 
+    /// The public keys whose signatures in `role` made at `at` would be trusted (every
+    /// [`TrustStore::evaluate`] rule applied), in the order added. For checkpoints, which carry
+    /// no time, `at` is the time of verification.
+    pub fn trusted_keys(&self, role: Role, at: OffsetDateTime) -> Vec<PublicKey> {
+        self.keys
+            .iter()
+            .filter(|key| self.evaluate(&key.key_id(), role, at).is_trusted())
+            .map(|key| key.public_key.clone())
+            .collect()
+    }
+
     /// Decides whether a signature by `key_id`, in role `role`, made at `signed_at`, may be
     /// trusted. Checks, in this order: the key is in the store (`Unknown`), has the role
     /// (`WrongRole`), `signed_at` is before its revocation (`Revoked`), and `signed_at` is

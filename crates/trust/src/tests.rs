@@ -605,3 +605,26 @@ fn evaluation_times_in_other_offsets_compare_as_instants() {
         )
         .is_trusted());
 }
+
+#[test]
+fn trusted_keys_are_those_of_the_role_trusted_at_the_time() {
+    let mut store = TrustStore::new();
+    store.add(key("ct-01", Role::Acquisition, 1)).unwrap();
+    store.add(key("log-old", Role::Ledger, 2)).unwrap();
+    store.add(key("log-new", Role::Ledger, 3)).unwrap();
+    store
+        .revoke("log-old", datetime!(2026-06-01 00:00 UTC))
+        .unwrap();
+    assert_eq!(
+        store.trusted_keys(Role::Ledger, datetime!(2026-05-01 00:00 UTC)),
+        vec![public(2), public(3)]
+    );
+    assert_eq!(
+        store.trusted_keys(Role::Ledger, datetime!(2026-07-01 00:00 UTC)),
+        vec![public(3)]
+    );
+    assert_eq!(
+        store.trusted_keys(Role::Acquisition, datetime!(2026-07-01 00:00 UTC)),
+        vec![public(1)]
+    );
+}

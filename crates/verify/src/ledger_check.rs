@@ -78,14 +78,7 @@ fn check_revoked_signers(
     }
     let links = report.chain.clone();
     for (index, (link, record)) in links.iter().zip(&chain.seals).enumerate() {
-        let Some(key) = trust
-            .entries()
-            .iter()
-            .find(|key| key.key_id().to_hex() == link.signer.key_id)
-        else {
-            continue;
-        };
-        let Some(revoked_at) = key.revoked_at else {
+        let Some((key, revoked_at)) = crate::revoked_signer(link, trust) else {
             continue;
         };
         let entries = match ledger.find_by_envelope(&record.envelope_digest()) {
@@ -433,17 +426,7 @@ fn entry_ref(entry: &Entry, ledger: &Ledger, trust: &TrustStore) -> LedgerEntryR
 /// See [`LedgerEntryRef::checkpoint`]: proves the entry under the largest stored checkpoint
 /// and verifies that proof as `verify-proof` would, with the ledger keys trusted now.
 fn signed_checkpoint_size(entry: &Entry, ledger: &Ledger, trust: &TrustStore) -> Option<u64> {
-    let now = time::OffsetDateTime::now_utc();
-    let ledger_keys: Vec<_> = trust
-        .entries()
-        .iter()
-        .filter(|key| {
-            trust
-                .evaluate(&key.key_id(), Role::Ledger, now)
-                .is_trusted()
-        })
-        .map(|key| key.public_key.clone())
-        .collect();
+    let ledger_keys = trust.trusted_keys(Role::Ledger, time::OffsetDateTime::now_utc());
     if ledger_keys.is_empty() {
         return None;
     }

@@ -331,19 +331,26 @@ pub fn verify_chain(
 fn revocation_notes(chain: &[ChainLink], trust: &TrustStore) -> String {
     let mut notes = String::new();
     for (index, link) in chain.iter().enumerate() {
-        let revoked = trust
-            .entries()
-            .iter()
-            .find(|key| key.key_id().to_hex() == link.signer.key_id)
-            .and_then(|key| key.revoked_at.map(|at| (&key.name, at)));
-        if let Some((name, at)) = revoked {
+        if let Some((key, at)) = revoked_signer(link, trust) {
             notes.push_str(&format!(
-                "; {name} (seal {}) was revoked at {}, after the time the seal claims; only a \
+                "; {} (seal {}) was revoked at {}, after the time the seal claims; only a \
                  ledger shows the seal is older than the revocation",
+                key.name,
                 index + 1,
                 format_time(at).unwrap_or_default()
             ));
         }
     }
     notes
+}
+
+/// The trust store's entry for the signer of `link` and the time it was revoked, when it has
+/// been revoked.
+pub(crate) fn revoked_signer<'a>(
+    link: &ChainLink,
+    trust: &'a TrustStore,
+) -> Option<(&'a scanseal_trust::TrustedKey, time::OffsetDateTime)> {
+    let key_id = scanseal_keys::KeyId::from_hex(&link.signer.key_id).ok()?;
+    let key = trust.find(&key_id)?;
+    key.revoked_at.map(|at| (key, at))
 }

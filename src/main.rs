@@ -14,6 +14,7 @@ mod digest;
 mod inspect_cmd;
 mod keygen_cmd;
 mod ledger_cmd;
+mod parallel;
 mod pictures;
 mod sign_cmd;
 mod trust_cmd;

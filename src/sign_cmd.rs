@@ -1,16 +1,18 @@
 //! `scanseal sign`.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use scanseal_canon::Canonical;
 use scanseal_keys::SigningKey;
 use scanseal_ledger::{instance_key, sop_instance_uid, Ledger, NewEntry};
 use scanseal_seal::{seal_file_with, sidecar_path, Claims, Placement, SealOptions, SealRecord};
 
-use crate::walk;
+use crate::{parallel, walk};
 
 #[derive(clap::Args)]
 pub struct SignArgs {
@@ -43,6 +45,9 @@ pub struct SignArgs {
     /// SEALED only once its entry is committed.
     #[arg(long, value_name = "DB")]
     ledger: Option<PathBuf>,
+    /// Files sealed at once (default: one per core). Output lines stay in input order.
+    #[arg(short = 'j', long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
     /// DICOM files or directories (recursed).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
@@ -59,7 +64,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
         }
     }
     let key = SigningKey::load(&args.key)?;
-    let mut ledger = match &args.ledger {
+    let ledger = match &args.ledger {
         Some(path) => Some(Ledger::open(path)?),
         None => None,
     };
@@ -72,89 +77,125 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
         append: args.append,
         ..SealOptions::new()
     };
+    let ledger = ledger.map(Mutex::new);
+    let inputs = walk::expand(&args.paths);
+    let seal_one = |input: &Result<walk::Input, (PathBuf, String)>| -> (bool, String) {
+        match input {
+            Ok(input) => seal_one(args, input, &key, &options, ledger.as_ref()),
+            Err((path, error)) => (false, format!("ERROR {}: {error}", path.display())),
+        }
+    };
     let mut failed = 0usize;
     let mut sealed = 0usize;
-    for input in walk::expand(&args.paths) {
-        let input = match input {
-            Ok(input) => input,
-            Err((path, error)) => {
-                failed += 1;
-                writeln!(stdout, "ERROR {}: {error}", path.display())?;
-                continue;
-            }
-        };
-        let placement = match (&args.out, args.sidecar) {
-            (Some(out), false) => Placement::Embedded {
-                output: out.join(&input.relative),
-            },
-            (None, false) => Placement::Embedded {
-                output: input.path.clone(),
-            },
-            (Some(out), true) => Placement::Sidecar {
-                path: sidecar_path(&out.join(&input.relative), None),
-            },
-            (None, true) => Placement::Sidecar {
-                path: sidecar_path(&input.path, None),
-            },
-        };
-        let target = match &placement {
-            Placement::Embedded { output } => output,
-            Placement::Sidecar { path } => path,
-        };
-        if let Some(parent) = target.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
-            }
-        }
-        let mut recorded = None;
-        let result = seal_file_with(
-            &input.path,
-            &placement,
-            &key,
-            &options,
-            |record, canonical| {
-                recorded = record_in_ledger(ledger.as_mut(), record, canonical)?;
-                Ok::<(), anyhow::Error>(())
-            },
-        );
-        let in_ledger = match recorded {
-            Some(seq) => format!(", ledger entry #{seq}"),
-            None => String::new(),
-        };
-        match result {
-            Ok(outcome) => {
+    parallel::map_in_order(
+        &inputs,
+        parallel::thread_count(args.threads.map(NonZeroUsize::get)),
+        seal_one,
+        |(ok, line)| {
+            if ok {
                 sealed += 1;
-                let chain = if outcome.chain_length > 1 {
-                    format!(", seal {} of the chain", outcome.chain_length)
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    stdout,
-                    "SEALED {} -> {} (key {}{chain}{in_ledger})",
-                    input.path.display(),
-                    outcome.written.display(),
-                    key.key_id()
-                )?;
-            }
-            Err(error) => {
+            } else {
                 failed += 1;
-                let note = unwritten_note(recorded);
-                writeln!(
-                    stdout,
-                    "ERROR {}: {}{note}",
-                    input.path.display(),
-                    crate::describe(&error)
-                )?;
             }
-        }
-    }
+            writeln!(stdout, "{line}")?;
+            Ok(())
+        },
+    )?;
     if failed > 0 {
         eprintln!("scanseal: {sealed} sealed, {failed} not sealed");
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seals one file as `args` say; the line to print and whether it was sealed.
+fn seal_one(
+    args: &SignArgs,
+    input: &walk::Input,
+    key: &SigningKey,
+    options: &SealOptions,
+    ledger: Option<&Mutex<Ledger>>,
+) -> (bool, String) {
+    let placement = match (&args.out, args.sidecar) {
+        (Some(out), false) => Placement::Embedded {
+            output: out.join(&input.relative),
+        },
+        (None, false) => Placement::Embedded {
+            output: input.path.clone(),
+        },
+        (Some(out), true) => Placement::Sidecar {
+            path: sidecar_path(&out.join(&input.relative), None),
+        },
+        (None, true) => Placement::Sidecar {
+            path: sidecar_path(&input.path, None),
+        },
+    };
+    let target = match &placement {
+        Placement::Embedded { output } => output,
+        Placement::Sidecar { path } => path,
+    };
+    if let Some(parent) = target.parent() {
+        if !parent.as_os_str().is_empty() {
+            if let Err(error) = std::fs::create_dir_all(parent) {
+                return (
+                    false,
+                    format!(
+                        "ERROR {}: cannot create {}: {error}",
+                        input.path.display(),
+                        parent.display()
+                    ),
+                );
+            }
+        }
+    }
+    let mut recorded = None;
+    let result = seal_file_with(
+        &input.path,
+        &placement,
+        key,
+        options,
+        |record, canonical| {
+            let Some(ledger) = ledger else {
+                return Ok(());
+            };
+            let mut ledger = ledger
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the ledger connection was lost by another worker"))?;
+            recorded = record_in_ledger(Some(&mut ledger), record, canonical)?;
+            Ok::<(), anyhow::Error>(())
+        },
+    );
+    let in_ledger = match recorded {
+        Some(seq) => format!(", ledger entry #{seq}"),
+        None => String::new(),
+    };
+    match result {
+        Ok(outcome) => {
+            let chain = if outcome.chain_length > 1 {
+                format!(", seal {} of the chain", outcome.chain_length)
+            } else {
+                String::new()
+            };
+            (
+                true,
+                format!(
+                    "SEALED {} -> {} (key {}{chain}{in_ledger})",
+                    input.path.display(),
+                    outcome.written.display(),
+                    key.key_id()
+                ),
+            )
+        }
+        Err(error) => (
+            false,
+            format!(
+                "ERROR {}: {}{}",
+                input.path.display(),
+                crate::describe(&error),
+                unwritten_note(recorded)
+            ),
+        ),
+    }
 }
 
 /// Appends the ledger entry of a seal just made, when a ledger is in use: the step between

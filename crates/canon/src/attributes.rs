@@ -362,58 +362,66 @@ impl AttributeCanonicalizer {
         charset: Charset,
     ) -> Result<(ValueClass, Vec<u8>), CanonError> {
         let private = !matches!(id, AttributeId::Standard(_));
-        match &element.value {
+        let loaded;
+        let octets: &[u8] = match &element.value {
             ElementValue::Sequence(items) => {
-                Ok((ValueClass::Sequence, self.sequence(items, charset)?))
+                return Ok((ValueClass::Sequence, self.sequence(items, charset)?))
             }
-            ElementValue::Encapsulated(_) => Err(CanonError::Parse {
-                offset: None,
-                reason: format!(
-                    "encapsulated pixel data in {} outside the top-level Pixel Data",
-                    element.tag
-                ),
-            }),
-            ElementValue::Primitive(octets) => {
-                if private {
-                    // C5.3.4: a defined-length UN that parses as implicit VR items.
-                    if vr == VR::UN && octets.starts_with(&[0xFE, 0xFF, 0x00, 0xE0]) {
-                        if let Some(items) = parse_implicit_items(octets) {
-                            // Items parsed from UN are always implicit VR little endian.
-                            let nested = AttributeCanonicalizer::new(false);
-                            let value = nested.sequence(&items, charset)?;
-                            if nested.seal_block_in_item.get() {
-                                self.seal_block_in_item.set(true);
-                            }
-                            return Ok((ValueClass::Sequence, value));
-                        }
+            ElementValue::Encapsulated(_) => {
+                return Err(CanonError::Parse {
+                    offset: None,
+                    reason: format!(
+                        "encapsulated pixel data in {} outside the top-level Pixel Data",
+                        element.tag
+                    ),
+                })
+            }
+            // Only pixel data is left in the file, and it is not an attribute (C5.1.2); any
+            // other value is read like one held in memory.
+            ElementValue::InFile(span) => {
+                loaded = span.read_all()?;
+                &loaded
+            }
+            ElementValue::Primitive(octets) => octets,
+        };
+        if private {
+            // C5.3.4: a defined-length UN that parses as implicit VR items.
+            if vr == VR::UN && octets.starts_with(&[0xFE, 0xFF, 0x00, 0xE0]) {
+                if let Some(items) = parse_implicit_items(octets) {
+                    // Items parsed from UN are always implicit VR little endian.
+                    let nested = AttributeCanonicalizer::new(false);
+                    let value = nested.sequence(&items, charset)?;
+                    if nested.seal_block_in_item.get() {
+                        self.seal_block_in_item.set(true);
                     }
-                    let octets = self.little_endian(element, octets)?;
-                    return Ok((
-                        ValueClass::Octets,
-                        octets_value(ValueClass::Octets, &octets)?,
-                    ));
+                    return Ok((ValueClass::Sequence, value));
                 }
-                if let Some(text_vr) = TextVr::of(vr) {
-                    let decoder = if text_vr.uses_charset() {
-                        charset
-                    } else {
-                        Charset::Latin1
-                    };
-                    return match decoder.decode(octets) {
-                        Some(text) => Ok((ValueClass::Text, text_value(&text, text_vr)?)),
-                        None => Ok((
-                            ValueClass::UndecodableText,
-                            octets_value(ValueClass::UndecodableText, octets)?,
-                        )),
-                    };
-                }
-                let octets = self.little_endian(element, octets)?;
-                Ok((
-                    ValueClass::Octets,
-                    octets_value(ValueClass::Octets, &octets)?,
-                ))
             }
+            let octets = self.little_endian(element, octets)?;
+            return Ok((
+                ValueClass::Octets,
+                octets_value(ValueClass::Octets, &octets)?,
+            ));
         }
+        if let Some(text_vr) = TextVr::of(vr) {
+            let decoder = if text_vr.uses_charset() {
+                charset
+            } else {
+                Charset::Latin1
+            };
+            return match decoder.decode(octets) {
+                Some(text) => Ok((ValueClass::Text, text_value(&text, text_vr)?)),
+                None => Ok((
+                    ValueClass::UndecodableText,
+                    octets_value(ValueClass::UndecodableText, octets)?,
+                )),
+            };
+        }
+        let octets = self.little_endian(element, octets)?;
+        Ok((
+            ValueClass::Octets,
+            octets_value(ValueClass::Octets, &octets)?,
+        ))
     }
 
     fn sequence(&self, items: &[DataSet], charset: Charset) -> Result<Vec<u8>, CanonError> {

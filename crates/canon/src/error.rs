@@ -18,6 +18,20 @@ pub enum CanonError {
         #[source]
         source: std::io::Error,
     },
+    /// A value left in its file (see [`crate::FileSpan`]) could not be read when it was needed,
+    /// e.g. because the file was truncated after it was opened.
+    #[error("cannot read the value of {tag} ({len} bytes at byte {offset} of the file): {source}")]
+    ValueUnreadable {
+        /// The element.
+        tag: Tag,
+        /// Where its value starts in the file.
+        offset: u64,
+        /// Its length.
+        len: u64,
+        /// The underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The input is not a DICOM Part 10 stream (no `DICM` / File Meta Information).
     #[error("not a DICOM Part 10 file: {reason}")]
     NotDicom {
@@ -222,7 +236,7 @@ impl CanonError {
     /// test vectors' `want_err`.
     pub fn kind(&self) -> &'static str {
         match self {
-            CanonError::Io { .. } => "Io",
+            CanonError::Io { .. } | CanonError::ValueUnreadable { .. } => "Io",
             CanonError::NotDicom { .. } => "NotDicom",
             CanonError::Parse { .. } | CanonError::ValueBeyondEnd { .. } => "Parse",
             CanonError::NestingTooDeep { .. } => "NestingTooDeep",

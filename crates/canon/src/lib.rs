@@ -59,7 +59,10 @@ pub use merkle::{merkle_root, merkle_tree_hash};
 pub use pixels::{
     pixel_digest, CanonicalPixels, FrameDigest, FrameSamples, PixelDescriptor, SampleFormat,
 };
-pub use read::{DataSet, DicomInstance, Element, ElementValue, Encapsulated, MAX_NESTING};
+pub use read::{
+    DataSet, DicomInstance, Element, ElementValue, Encapsulated, FileSpan, IN_FILE_MIN_LEN,
+    MAX_NESTING,
+};
 pub use transfer::PixelMode;
 pub use write::FileMeta;
 

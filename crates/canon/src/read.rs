@@ -6,9 +6,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use dicom_core::header::{HasLength, Header};
 use dicom_core::value::PrimitiveValue;
@@ -26,6 +27,19 @@ use crate::CanonError;
 
 /// How deep sequences may nest before the input is refused (C5.3 recursion is bounded by it).
 pub const MAX_NESTING: usize = 128;
+
+/// Native pixel data at least this long is left in the file by [`DicomInstance::open`] and
+/// [`DicomInstance::from_file`] ([`ElementValue::InFile`]) and read one frame at a time when
+/// it is hashed: verifying a 500 MB multi-frame file then holds a frame or two in memory, not
+/// the file, and never copies the samples into a buffer of the file's size.
+pub const IN_FILE_MIN_LEN: u64 = 64 * 1024;
+
+/// The pixel elements whose native values may be left in the file.
+const IN_FILE_TAGS: [Tag; 3] = [
+    Tag(0x7FE0, 0x0008),
+    Tag(0x7FE0, 0x0009),
+    Tag(0x7FE0, 0x0010),
+];
 
 /// A DICOM instance read from a Part 10 file: its transfer syntax and its data set, with
 /// every primitive value kept as the octets stored in the file.
@@ -65,6 +79,108 @@ pub enum ElementValue {
     Sequence(Vec<DataSet>),
     /// Encapsulated pixel data.
     Encapsulated(Encapsulated),
+    /// A primitive value left in the file it was read from (native pixel data of a file
+    /// opened with [`DicomInstance::open`] or [`DicomInstance::from_file`]): the same octets
+    /// as `Primitive` would hold, read when needed.
+    InFile(FileSpan),
+}
+
+/// Where a value left in its file lies: an open handle on the file, and the value's offset
+/// and length in it. Reads are positioned (`pread`), so they neither move nor depend on any
+/// file cursor and may run from several threads at once.
+#[derive(Debug, Clone)]
+pub struct FileSpan {
+    file: Arc<File>,
+    tag: Tag,
+    offset: u64,
+    len: u64,
+}
+
+impl FileSpan {
+    /// The value's length in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Where the value starts in the file.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Fills `buf` with the value's bytes from `position` (counted from the value's start).
+    ///
+    /// # Errors
+    /// `ValueUnreadable` when the range is outside the value or the file cannot be read
+    /// (e.g. it was truncated since it was opened).
+    pub fn read_at(&self, position: u64, buf: &mut [u8]) -> Result<(), CanonError> {
+        let unreadable = |source| CanonError::ValueUnreadable {
+            tag: self.tag,
+            offset: self.offset,
+            len: self.len,
+            source,
+        };
+        let end = position.checked_add(buf.len() as u64);
+        if end.is_none_or(|end| end > self.len) {
+            return Err(unreadable(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes from byte {position} of the value are beyond its end",
+                    buf.len()
+                ),
+            )));
+        }
+        read_exact_at(&self.file, buf, self.offset + position).map_err(unreadable)
+    }
+
+    /// The whole value.
+    ///
+    /// # Errors
+    /// As [`FileSpan::read_at`]; `TooLarge` when it does not fit in memory's address space.
+    pub fn read_all(&self) -> Result<Vec<u8>, CanonError> {
+        let len = usize::try_from(self.len).map_err(|_| CanonError::TooLarge { what: "value" })?;
+        let mut octets = vec![0; len];
+        self.read_at(0, &mut octets)?;
+        Ok(octets)
+    }
+}
+
+/// Two spans are equal when they are the same bytes of the same open file; the contents are
+/// not compared (that would mean reading them).
+impl PartialEq for FileSpan {
+    fn eq(&self, other: &FileSpan) -> bool {
+        Arc::ptr_eq(&self.file, &other.file)
+            && self.tag == other.tag
+            && self.offset == other.offset
+            && self.len == other.len
+    }
+}
+
+impl Eq for FileSpan {}
+
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Encapsulated pixel data: the Basic Offset Table and the fragments after it.
@@ -136,14 +252,38 @@ impl DicomInstance {
     ///
     /// # Errors
     /// `Io` when the file cannot be read; otherwise as [`DicomInstance::from_reader`].
+    /// Native pixel data is left in the file ([`ElementValue::InFile`], see
+    /// [`DicomInstance::from_file`]).
     pub fn open(path: &Path) -> Result<DicomInstance, CanonError> {
-        let io = |source| CanonError::Io {
+        let file = File::open(path).map_err(|source| CanonError::Io {
             path: path.display().to_string(),
             source,
+        })?;
+        DicomInstance::from_file(&file).map_err(|error| match error {
+            CanonError::Io { source, .. } => CanonError::Io {
+                path: path.display().to_string(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads the file open as `file`, from its start. Native pixel data of at least
+    /// [`IN_FILE_MIN_LEN`] bytes at the top level is not read into memory but left in the file
+    /// ([`ElementValue::InFile`], on a duplicate of the handle) and read a frame at a time when
+    /// it is canonicalized. The file must then stay unchanged while the instance is used.
+    ///
+    /// # Errors
+    /// `Io` when the file cannot be read; otherwise as [`DicomInstance::from_reader`].
+    pub fn from_file(file: &File) -> Result<DicomInstance, CanonError> {
+        let io = |source| CanonError::Io {
+            path: "the open file".into(),
+            source,
         };
-        let file = File::open(path).map_err(io)?;
+        let file = Arc::new(file.try_clone().map_err(io)?);
         let len = file.metadata().map_err(io)?.len();
-        DicomInstance::from_reader(file, Some(len))
+        (&*file).seek(SeekFrom::Start(0)).map_err(io)?;
+        read_instance(&*file, Some(len), Some(&file))
     }
 
     /// Reads an instance held in memory.
@@ -166,118 +306,7 @@ impl DicomInstance {
         source: R,
         total_len: Option<u64>,
     ) -> Result<DicomInstance, CanonError> {
-        let mut buffered = BufReader::with_capacity(64 * 1024, source);
-        let head = buffered.fill_buf().map_err(|e| CanonError::NotDicom {
-            reason: format!("cannot read the first bytes: {e}"),
-        })?;
-        let preamble = if head.len() >= 132 && &head[128..132] == b"DICM" {
-            128
-        } else if head.len() >= 4 && &head[..4] == b"DICM" {
-            0
-        } else {
-            return Err(CanonError::NotDicom {
-                reason: "no \"DICM\" magic at byte 128 or byte 0".into(),
-            });
-        };
-        buffered.consume(preamble);
-        let consumed = Rc::new(Cell::new(preamble as u64));
-        let state = Rc::new(RefCell::new(SourceState::default()));
-        let mut source = SourceReader {
-            inner: buffered,
-            consumed: Rc::clone(&consumed),
-            state: Rc::clone(&state),
-        };
-        // From `DICM` on: the input less its preamble.
-        let from_magic = total_len.map(|total| total.saturating_sub(preamble as u64));
-        let meta_bytes = read_file_meta(&mut source, from_magic)?;
-        let meta = FileMetaTable::from_reader(meta_bytes.as_slice()).map_err(|e| {
-            CanonError::NotDicom {
-                reason: format!("invalid File Meta Information: {}", error_chain(&e)),
-            }
-        })?;
-        let transfer_syntax = meta
-            .transfer_syntax()
-            .trim_end_matches(['\0', ' '])
-            .to_string();
-        let ts = TransferSyntaxRegistry
-            .get(&transfer_syntax)
-            .ok_or_else(|| CanonError::UnsupportedTransferSyntax {
-                uid: transfer_syntax.clone(),
-            })?;
-        let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
-        // CP-246 applies to every Explicit VR Little Endian data set encoding (native,
-        // deflated and all encapsulated transfer syntaxes).
-        // (Implicit VR Little Endian is the one implicit-VR transfer syntax.)
-        let cp246 = transfer_syntax != "1.2.840.10008.1.2"
-            && ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Little;
-        let dataset = match ts.codec() {
-            Codec::Dataset(Some(adapter)) => {
-                // Deflated: declared lengths refer to inflated bytes. The data set is inflated
-                // first, so that they are checked against the bytes that really are there, as
-                // for any other input: the parser reserves a declared length before reading,
-                // and the compressed size only bounds the inflated one 1032-fold.
-                // An empty data set may be written as no bytes at all.
-                let mut inner = source.inner;
-                let mut first = [0u8; 1];
-                let inflated = match inner.read(&mut first) {
-                    Ok(0) => Vec::new(),
-                    Ok(_) => {
-                        let mut inflated = Vec::new();
-                        adapter
-                            .adapt_reader(Box::new(first.as_slice().chain(inner)))
-                            .read_to_end(&mut inflated)
-                            .map_err(|e| CanonError::Parse {
-                                offset: None,
-                                reason: format!("cannot inflate the deflated data set: {e}"),
-                            })?;
-                        inflated
-                    }
-                    Err(e) => {
-                        return Err(CanonError::Parse {
-                            offset: None,
-                            reason: format!("cannot read the deflated data set: {e}"),
-                        })
-                    }
-                };
-                let inflated_consumed = Rc::new(Cell::new(0));
-                let limit = Some(Limit {
-                    total: inflated.len() as u64,
-                    consumed: Rc::clone(&inflated_consumed),
-                });
-                let source = SourceReader {
-                    inner: inflated.as_slice(),
-                    consumed: inflated_consumed,
-                    state: Rc::clone(&state),
-                };
-                let reader = DataSetReader::new_with_ts_options(source, ts, options)
-                    .map_err(|e| parse_error(&e, None))?;
-                let vrs = VrCheck {
-                    state: &state,
-                    big_endian: false,
-                };
-                build_tree(reader, limit, cp246.then_some(&state), Some(vrs))?
-            }
-            Codec::Dataset(None) => {
-                return Err(CanonError::UnsupportedTransferSyntax {
-                    uid: transfer_syntax,
-                })
-            }
-            _ => {
-                let reader = DataSetReader::new_with_ts_options(source, ts, options)
-                    .map_err(|e| parse_error(&e, None))?;
-                let limit = total_len.map(|total| Limit { total, consumed });
-                let implicit = transfer_syntax == "1.2.840.10008.1.2";
-                let vrs = (!implicit).then_some(VrCheck {
-                    state: &state,
-                    big_endian: ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big,
-                });
-                build_tree(reader, limit, cp246.then_some(&state), vrs)?
-            }
-        };
-        Ok(DicomInstance {
-            transfer_syntax,
-            dataset,
-        })
+        read_instance(source, total_len, None)
     }
 
     /// The Transfer Syntax UID from the File Meta Information.
@@ -301,6 +330,212 @@ impl DicomInstance {
     pub(crate) fn is_big_endian(&self) -> bool {
         self.transfer_syntax == "1.2.840.10008.1.2.2"
     }
+}
+
+/// [`DicomInstance::from_reader`]; with `in_file`, the handle `source` reads from (at its
+/// start), large native pixel data is left in the file.
+fn read_instance<R: Read>(
+    source: R,
+    total_len: Option<u64>,
+    in_file: Option<&Arc<File>>,
+) -> Result<DicomInstance, CanonError> {
+    let mut buffered = BufReader::with_capacity(64 * 1024, source);
+    let head = buffered.fill_buf().map_err(|e| CanonError::NotDicom {
+        reason: format!("cannot read the first bytes: {e}"),
+    })?;
+    let preamble = if head.len() >= 132 && &head[128..132] == b"DICM" {
+        128
+    } else if head.len() >= 4 && &head[..4] == b"DICM" {
+        0
+    } else {
+        return Err(CanonError::NotDicom {
+            reason: "no \"DICM\" magic at byte 128 or byte 0".into(),
+        });
+    };
+    buffered.consume(preamble);
+    let consumed = Rc::new(Cell::new(preamble as u64));
+    let state = Rc::new(RefCell::new(SourceState::default()));
+    let mut source = SourceReader {
+        inner: buffered,
+        consumed: Rc::clone(&consumed),
+        state: Rc::clone(&state),
+    };
+    // From `DICM` on: the input less its preamble.
+    let from_magic = total_len.map(|total| total.saturating_sub(preamble as u64));
+    let meta_bytes = read_file_meta(&mut source, from_magic)?;
+    let meta =
+        FileMetaTable::from_reader(meta_bytes.as_slice()).map_err(|e| CanonError::NotDicom {
+            reason: format!("invalid File Meta Information: {}", error_chain(&e)),
+        })?;
+    let transfer_syntax = meta
+        .transfer_syntax()
+        .trim_end_matches(['\0', ' '])
+        .to_string();
+    let ts = TransferSyntaxRegistry
+        .get(&transfer_syntax)
+        .ok_or_else(|| CanonError::UnsupportedTransferSyntax {
+            uid: transfer_syntax.clone(),
+        })?;
+    let options = DataSetReaderOptions::default().value_read(ValueReadStrategy::Raw);
+    // CP-246 applies to every Explicit VR Little Endian data set encoding (native,
+    // deflated and all encapsulated transfer syntaxes).
+    // (Implicit VR Little Endian is the one implicit-VR transfer syntax.)
+    let cp246 = transfer_syntax != "1.2.840.10008.1.2"
+        && ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Little;
+    let dataset = match ts.codec() {
+        Codec::Dataset(Some(adapter)) => {
+            // Deflated: declared lengths refer to inflated bytes. The data set is inflated
+            // first, so that they are checked against the bytes that really are there, as
+            // for any other input: the parser reserves a declared length before reading,
+            // and the compressed size only bounds the inflated one 1032-fold.
+            // An empty data set may be written as no bytes at all.
+            let mut inner = source.inner;
+            let mut first = [0u8; 1];
+            let inflated = match inner.read(&mut first) {
+                Ok(0) => Vec::new(),
+                Ok(_) => {
+                    let mut inflated = Vec::new();
+                    adapter
+                        .adapt_reader(Box::new(first.as_slice().chain(inner)))
+                        .read_to_end(&mut inflated)
+                        .map_err(|e| CanonError::Parse {
+                            offset: None,
+                            reason: format!("cannot inflate the deflated data set: {e}"),
+                        })?;
+                    inflated
+                }
+                Err(e) => {
+                    return Err(CanonError::Parse {
+                        offset: None,
+                        reason: format!("cannot read the deflated data set: {e}"),
+                    })
+                }
+            };
+            let inflated_consumed = Rc::new(Cell::new(0));
+            let limit = Some(Limit {
+                total: inflated.len() as u64,
+                consumed: Rc::clone(&inflated_consumed),
+            });
+            let source = SourceReader {
+                inner: inflated.as_slice(),
+                consumed: inflated_consumed,
+                state: Rc::clone(&state),
+            };
+            let reader = DataSetReader::new_with_ts_options(source, ts, options)
+                .map_err(|e| parse_error(&e, None))?;
+            let vrs = VrCheck {
+                state: &state,
+                big_endian: false,
+            };
+            match build_tree(
+                reader,
+                limit,
+                cp246.then_some(&state),
+                Some(vrs),
+                Vec::new(),
+                false,
+            )? {
+                Built::Done(dataset) => dataset,
+                Built::LeftInFile { tag, .. } => {
+                    return Err(CanonError::Parse {
+                        offset: None,
+                        reason: format!("internal: {tag} was left in a deflated stream"),
+                    })
+                }
+            }
+        }
+        Codec::Dataset(None) => {
+            return Err(CanonError::UnsupportedTransferSyntax {
+                uid: transfer_syntax,
+            })
+        }
+        _ => {
+            let implicit = transfer_syntax == "1.2.840.10008.1.2";
+            let big_endian = ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big;
+            let vrs = || {
+                (!implicit).then_some(VrCheck {
+                    state: &state,
+                    big_endian,
+                })
+            };
+            let limit = || {
+                total_len.map(|total| Limit {
+                    total,
+                    consumed: Rc::clone(&consumed),
+                })
+            };
+            let reader = DataSetReader::new_with_ts_options(source, ts, options)
+                .map_err(|e| parse_error(&e, None))?;
+            let left_in_file = in_file.is_some();
+            let mut built = build_tree(
+                reader,
+                limit(),
+                cp246.then_some(&state),
+                vrs(),
+                Vec::new(),
+                left_in_file,
+            )?;
+            loop {
+                let (mut elements, tag, vr, len) = match built {
+                    Built::Done(dataset) => break dataset,
+                    Built::LeftInFile {
+                        elements,
+                        tag,
+                        vr,
+                        len,
+                    } => (elements, tag, vr, u64::from(len)),
+                };
+                let Some(file) = in_file else {
+                    return Err(CanonError::Parse {
+                        offset: Some(consumed.get()),
+                        reason: "internal: a value was left in a stream that is not a file".into(),
+                    });
+                };
+                // The value starts where the parser stopped, right after its header; the
+                // data set goes on after it, read by a new reader from there.
+                let offset = consumed.get();
+                elements.push(Element {
+                    tag,
+                    vr,
+                    value: ElementValue::InFile(FileSpan {
+                        file: Arc::clone(file),
+                        tag,
+                        offset,
+                        len,
+                    }),
+                });
+                let resume = offset + len;
+                let mut handle: &File = file;
+                handle
+                    .seek(SeekFrom::Start(resume))
+                    .map_err(|source| CanonError::Io {
+                        path: "the open file".into(),
+                        source,
+                    })?;
+                consumed.set(resume);
+                state.borrow_mut().recent.clear();
+                let source = SourceReader {
+                    inner: BufReader::with_capacity(64 * 1024, handle),
+                    consumed: Rc::clone(&consumed),
+                    state: Rc::clone(&state),
+                };
+                let reader = DataSetReader::new_with_ts_options(source, ts, options)
+                    .map_err(|e| parse_error(&e, Some(resume)))?;
+                built = build_tree(
+                    reader,
+                    limit(),
+                    cp246.then_some(&state),
+                    vrs(),
+                    elements,
+                    left_in_file,
+                )?;
+            }
+        }
+    };
+    Ok(DicomInstance {
+        transfer_syntax,
+        dataset,
+    })
 }
 
 /// Reads `DICM` and the File Meta Information group into memory, for `FileMetaTable` to parse:
@@ -681,18 +916,35 @@ enum Open {
     Pixel { tag: Tag, pixels: Encapsulated },
 }
 
+/// What [`build_tree`] stopped at.
+enum Built {
+    /// The end of the data set.
+    Done(DataSet),
+    /// The header of a top-level value to leave in the file (its value not read yet); the
+    /// elements read before it.
+    LeftInFile {
+        elements: Vec<Element>,
+        tag: Tag,
+        vr: VR,
+        len: u32,
+    },
+}
+
+/// Reads tokens into a tree, appending top-level elements to `root`. With `left_in_file`, it
+/// stops at the header of a native pixel value of at least [`IN_FILE_MIN_LEN`] bytes.
 fn build_tree<S: StatefulDecode>(
     reader: DataSetReader<S>,
     limit: Option<Limit>,
     cp246: Option<&Rc<RefCell<SourceState>>>,
     vrs: Option<VrCheck<'_>>,
-) -> Result<DataSet, CanonError> {
+    mut root: Vec<Element>,
+    left_in_file: bool,
+) -> Result<Built, CanonError> {
     let offset = || limit.as_ref().map(Limit::offset);
     let malformed = |reason: &str| CanonError::Parse {
         offset: offset(),
         reason: reason.to_string(),
     };
-    let mut root: Vec<Element> = Vec::new();
     let mut stack: Vec<Open> = Vec::new();
     let mut pending: Option<(Tag, VR)> = None;
 
@@ -705,6 +957,18 @@ fn build_tree<S: StatefulDecode>(
                 }
                 if let Some(limit) = &limit {
                     limit.check(header.tag(), header.length().get())?;
+                }
+                if left_in_file && stack.is_empty() && IN_FILE_TAGS.contains(&header.tag()) {
+                    if let Some(len) = header.length().get() {
+                        if u64::from(len) >= IN_FILE_MIN_LEN {
+                            return Ok(Built::LeftInFile {
+                                elements: root,
+                                tag: header.tag(),
+                                vr: header.vr(),
+                                len,
+                            });
+                        }
+                    }
                 }
                 pending = Some((header.tag(), header.vr()));
             }
@@ -822,7 +1086,7 @@ fn build_tree<S: StatefulDecode>(
     if !stack.is_empty() {
         return Err(malformed("the data set ends inside a sequence"));
     }
-    Ok(DataSet { elements: root })
+    Ok(Built::Done(DataSet { elements: root }))
 }
 
 fn push_open(stack: &mut Vec<Open>, open: Open) -> Result<(), CanonError> {
@@ -890,7 +1154,11 @@ pub(crate) fn parse_implicit_items(octets: &[u8]) -> Option<Vec<DataSet>> {
         total: framed.len() as u64,
         consumed: Rc::clone(&consumed),
     };
-    let dataset = build_tree(reader, Some(limit), None, None).ok()?;
+    let Built::Done(dataset) =
+        build_tree(reader, Some(limit), None, None, Vec::new(), false).ok()?
+    else {
+        return None;
+    };
     if consumed.get() != framed.len() as u64 {
         return None;
     }

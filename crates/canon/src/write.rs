@@ -272,6 +272,14 @@ impl Encoder {
                 self.header(tag, element.vr, length);
                 self.out.extend_from_slice(octets);
             }
+            ElementValue::InFile(span) => {
+                // The output is built in memory, so the value is read into it.
+                self.check_primitive(element)?;
+                let octets = span.read_all()?;
+                let length = self.value_length(tag, element.vr, &octets)?;
+                self.header(tag, element.vr, length);
+                self.out.extend_from_slice(&octets);
+            }
             ElementValue::Sequence(items) => {
                 if depth >= MAX_NESTING {
                     return Err(CanonError::NestingTooDeep { limit: MAX_NESTING });

@@ -414,11 +414,18 @@ impl Run<'_> {
                 self.process_items(element, mode, depth, AppliedAction::ItemsDeidentified)
             }
             ElementValue::Encapsulated(_) => Ok(AppliedAction::Removed),
-            ElementValue::Primitive(octets) => Ok(match element.vr {
+            ElementValue::Primitive(_) | ElementValue::InFile(_) => Ok(match element.vr {
                 VR::US | VR::SS | VR::UL | VR::SL | VR::FL | VR::FD | VR::UV | VR::SV | VR::AT => {
                     AppliedAction::Kept
                 }
-                VR::DS | VR::IS if is_numeric_text(octets) => AppliedAction::Kept,
+                VR::DS | VR::IS => match &element.value {
+                    ElementValue::Primitive(octets) if is_numeric_text(octets) => {
+                        AppliedAction::Kept
+                    }
+                    // Only pixel data is ever left in the file; a numeric string that long
+                    // is not one to keep unread.
+                    _ => AppliedAction::Removed,
+                },
                 _ => AppliedAction::Removed,
             }),
         }
@@ -442,7 +449,7 @@ impl Shape {
         match &element.value {
             ElementValue::Sequence(_) => Shape::Items,
             ElementValue::Encapsulated(_) => Shape::Value(VR::OB),
-            ElementValue::Primitive(_) => match effective_vr(element) {
+            ElementValue::Primitive(_) | ElementValue::InFile(_) => match effective_vr(element) {
                 VR::SQ => Shape::UnreadableSequence,
                 vr => Shape::Value(vr),
             },

@@ -29,6 +29,7 @@ fn walk(data_set: &DataSet, f: &mut impl FnMut(Tag, &[u8])) {
     for element in data_set.elements() {
         match &element.value {
             ElementValue::Primitive(octets) => f(element.tag, octets),
+            ElementValue::InFile(span) => f(element.tag, &span.read_all().unwrap()),
             ElementValue::Sequence(items) => {
                 for item in items {
                     walk(item, f);

@@ -218,8 +218,7 @@ fn seal_with_hook(
         move |source| SealError::Io { path, source }
     };
     let mut file = File::open(input).map_err(io(input))?;
-    let length = file.metadata().map_err(io(input))?.len();
-    let instance = DicomInstance::from_reader(&mut file, Some(length))?;
+    let instance = DicomInstance::from_file(&file)?;
     let mut canon_options = CanonOptions::new();
     if let Some(tile_size) = options.tile_size {
         canon_options = canon_options.tile_size(tile_size);

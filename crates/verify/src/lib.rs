@@ -108,8 +108,7 @@ pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions<'_>)
         Ok(file) => file,
         Err(e) => return report.conclude(Verdict::Error, format!("cannot open: {e}")),
     };
-    let length = file.metadata().map(|m| m.len()).ok();
-    let instance = match DicomInstance::from_reader(&mut file, length) {
+    let instance = match DicomInstance::from_file(&file) {
         Ok(instance) => instance,
         Err(e) => {
             return report.conclude(Verdict::Error, format!("not a readable DICOM file: {e}"))

@@ -205,7 +205,9 @@ pub(crate) fn canonical_pixels(
         return Ok(None);
     };
     match &source.stored {
-        Stored::Native { .. } | Stored::Lossless { .. } => digest_decoded(&source, tile_size),
+        Stored::Native { .. } | Stored::NativeInFile { .. } | Stored::Lossless { .. } => {
+            digest_decoded(&source, tile_size)
+        }
         Stored::Encoded {
             fragments, units, ..
         } => digest_encoded(&source.descriptor, fragments, units),

@@ -10,7 +10,7 @@ use dicom_core::Tag;
 use super::descriptor::{self, PixelDescriptor, SampleFormat};
 use super::encapsulated;
 use super::samples::{mask_samples, native_frame, native_required_len, NativeLayout};
-use crate::read::{DataSet, ElementValue};
+use crate::read::{DataSet, ElementValue, FileSpan};
 use crate::transfer::{classify, PixelEncoding};
 use crate::CanonError;
 
@@ -38,6 +38,12 @@ pub(crate) enum Stored<'a> {
     /// Native samples (C4.2.4); `data` holds every frame, already checked to be long enough.
     Native {
         data: Cow<'a, [u8]>,
+        layout: NativeLayout,
+    },
+    /// Native samples left in the file (C4.2.4), read a frame at a time; the value is already
+    /// checked to be long enough, and is neither bit-packed nor byte-swapped in words.
+    NativeInFile {
+        span: &'a FileSpan,
         layout: NativeLayout,
     },
     /// Lossless encapsulated frames (C4.2.5), decoded on request.
@@ -77,6 +83,47 @@ impl<'a> PixelSource<'a> {
         })
     }
 
+    /// Native pixel data left in the file: checks C4.1.1 and the length rule of C4.2.4.
+    fn native_in_file(
+        descriptor: PixelDescriptor,
+        layout: NativeLayout,
+        span: &'a FileSpan,
+    ) -> Result<PixelSource<'a>, CanonError> {
+        descriptor.validate()?;
+        let required = native_required_len(&descriptor)?;
+        if span.len() < required {
+            return Err(CanonError::PixelDataTooShort {
+                required,
+                actual: span.len(),
+            });
+        }
+        let swapped_words = layout.big_endian && layout.words && descriptor.sample_width() == 1;
+        if descriptor.bits_allocated == 1 || swapped_words {
+            // Bit-packed frames and pairwise-swapped bytes do not start on a frame's first
+            // byte; such data is small, so it is read whole.
+            let data = span.read_all()?;
+            let (unswapped, layout) = {
+                let (data, layout) = layout.unswap_words(&data, &descriptor);
+                let unswapped = match data {
+                    Cow::Owned(unswapped) => Some(unswapped),
+                    Cow::Borrowed(_) => None,
+                };
+                (unswapped, layout)
+            };
+            return Ok(PixelSource {
+                descriptor,
+                stored: Stored::Native {
+                    data: Cow::Owned(unswapped.unwrap_or(data)),
+                    layout,
+                },
+            });
+        }
+        Ok(PixelSource {
+            descriptor,
+            stored: Stored::NativeInFile { span, layout },
+        })
+    }
+
     /// The pixel data of a top-level data set read in `transfer_syntax`, or `None` when it has
     /// no pixel element (mode `none`).
     pub(crate) fn from_dataset(
@@ -106,6 +153,16 @@ impl<'a> PixelSource<'a> {
                     words: element.vr == dicom_core::VR::OW,
                 };
                 PixelSource::native(descriptor, layout, data)?
+            }
+            (ElementValue::InFile(span), PixelEncoding::Native { big_endian }) => {
+                let descriptor =
+                    PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
+                let layout = NativeLayout {
+                    big_endian,
+                    planar: read_planar(dataset, big_endian)?,
+                    words: element.vr == dicom_core::VR::OW,
+                };
+                PixelSource::native_in_file(descriptor, layout, span)?
             }
             (ElementValue::Encapsulated(pixels), PixelEncoding::Lossless) => {
                 let descriptor =
@@ -154,7 +211,7 @@ impl<'a> PixelSource<'a> {
                     },
                 }
             }
-            (ElementValue::Primitive(_), _) => {
+            (ElementValue::Primitive(_) | ElementValue::InFile(_), _) => {
                 return Err(CanonError::Parse {
                     offset: None,
                     reason: format!(
@@ -193,6 +250,27 @@ impl<'a> PixelSource<'a> {
         match &self.stored {
             Stored::Native { data, layout } => {
                 native_frame(data, &self.descriptor, *layout, frame, out)
+            }
+            Stored::NativeInFile { span, layout } => {
+                let descriptor = &self.descriptor;
+                let frame_len = descriptor.samples_per_frame()? * descriptor.sample_width();
+                let start = (frame_len as u64).checked_mul(u64::from(frame)).ok_or(
+                    CanonError::TooLarge {
+                        what: "frame offset",
+                    },
+                )?;
+                let planar = layout.planar && descriptor.samples_per_pixel > 1;
+                if !(layout.big_endian || planar) {
+                    // Stored as canonical: read straight into `out` (C4.2.4), then mask.
+                    out.resize(frame_len, 0);
+                    span.read_at(start, out)?;
+                    mask_samples(out, descriptor);
+                    Ok(())
+                } else {
+                    let mut stored = vec![0; frame_len];
+                    span.read_at(start, &mut stored)?;
+                    native_frame(&stored, descriptor, *layout, 0, out)
+                }
             }
             Stored::Lossless {
                 transfer_syntax,

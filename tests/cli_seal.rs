@@ -707,3 +707,61 @@ fn a_sidecar_is_refused_for_a_file_with_an_embedded_seal() {
         assert!(!scanseal_seal::sidecar_path(&path, None).exists());
     }
 }
+
+#[test]
+fn signing_on_several_threads_reports_in_input_order_and_seals_each_file_once() {
+    let lab = Lab::new();
+    // More files than one batch of two threads, one of them not DICOM.
+    let mut names = Vec::new();
+    for i in 0..40u64 {
+        let name = format!("series/{i:03}.dcm");
+        if i == 17 {
+            std::fs::write(lab.path(&name), b"not DICOM at all").unwrap();
+        } else {
+            lab.write(
+                &name,
+                &Fixture::ct_slice(i),
+                Encoding::ExplicitVrLittleEndian,
+            );
+        }
+        names.push(name);
+    }
+    let series = lab.path("series");
+    let first = lab.path("series/000.dcm");
+    let out = lab.s("out");
+    // The directory, then one of its files again: that one is sealed once.
+    let output = lab.sign(
+        "ct-01",
+        &["--threads", "2", "--out", &out],
+        &[&series, &first],
+    );
+    assert_eq!(output.status.code(), Some(1), "one file is not DICOM");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 41, "{stdout}");
+    for (i, line) in lines.iter().take(40).enumerate() {
+        let input = format!("series/{i:03}.dcm");
+        assert!(
+            line.contains(&input),
+            "line {i} is not about {input}: {line}"
+        );
+        let expected = if i == 17 { "ERROR " } else { "SEALED " };
+        assert!(line.starts_with(expected), "{line}");
+    }
+    assert!(
+        lines[40].starts_with("ERROR ") && lines[40].contains("given more than once"),
+        "{}",
+        lines[40]
+    );
+    let (reports, status) = lab.verify(&[&lab.path("out")], &[]);
+    assert_eq!(status, 0);
+    assert_eq!(reports.len(), 39);
+    assert!(reports.iter().all(|r| verdict(r) == "INTACT"));
+    // Nothing is left behind: no temporary file, no output for the file that failed.
+    let left: Vec<_> = std::fs::read_dir(lab.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".dcm") || name == "017.dcm")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -34,6 +34,9 @@ pub const MAX_NESTING: usize = 128;
 /// the file, and never copies the samples into a buffer of the file's size.
 pub const IN_FILE_MIN_LEN: u64 = 64 * 1024;
 
+/// Read-ahead of the reader when values are left in the file.
+const IN_FILE_READ_AHEAD: usize = 16 * 1024;
+
 /// The pixel elements whose native values may be left in the file.
 const IN_FILE_TAGS: [Tag; 3] = [
     Tag(0x7FE0, 0x0008),
@@ -339,7 +342,14 @@ fn read_instance<R: Read>(
     total_len: Option<u64>,
     in_file: Option<&Arc<File>>,
 ) -> Result<DicomInstance, CanonError> {
-    let mut buffered = BufReader::with_capacity(64 * 1024, source);
+    // When large values are left in the file, the read-ahead before one of them is wasted:
+    // keep it small (headers are a few kilobytes; a CT slice's pixel data is 512 KiB).
+    let capacity = if in_file.is_some() {
+        IN_FILE_READ_AHEAD
+    } else {
+        64 * 1024
+    };
+    let mut buffered = BufReader::with_capacity(capacity, source);
     let head = buffered.fill_buf().map_err(|e| CanonError::NotDicom {
         reason: format!("cannot read the first bytes: {e}"),
     })?;
@@ -515,7 +525,7 @@ fn read_instance<R: Read>(
                 consumed.set(resume);
                 state.borrow_mut().recent.clear();
                 let source = SourceReader {
-                    inner: BufReader::with_capacity(64 * 1024, handle),
+                    inner: BufReader::with_capacity(IN_FILE_READ_AHEAD, handle),
                     consumed: Rc::clone(&consumed),
                     state: Rc::clone(&state),
                 };

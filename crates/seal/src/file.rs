@@ -213,6 +213,59 @@ fn seal_with_hook(
     options: &SealOptions,
     before_commit: impl FnOnce(&SealRecord, &Canonical) -> Result<(), SealError>,
 ) -> Result<SealOutcome, SealError> {
+    let staged = stage_seal(input, placement, key, options)?;
+    staged.output.sync()?;
+    before_commit(&staged.record, &staged.canonical)?;
+    let outcome = staged.put_in_place()?;
+    sync_directory(&outcome.written);
+    Ok(outcome)
+}
+
+/// A seal made and written to a temporary file next to where it goes, not yet synced to disk
+/// nor put in place: the first half of [`seal_file_with`], for callers that seal many files
+/// and make them durable together (`scanseal sign` syncs a batch of outputs at once, commits
+/// their ledger entries in one transaction, then puts them in place).
+#[derive(Debug)]
+pub struct StagedSeal {
+    /// The new seal.
+    pub record: SealRecord,
+    /// The canonical form it covers.
+    pub canonical: Canonical,
+    /// How many seals the chain holds with it.
+    pub chain_length: usize,
+    /// The output (sealed DICOM file or sidecar), written to a temporary file.
+    pub output: StagedOutput,
+}
+
+impl StagedSeal {
+    /// Moves the output into place (see [`StagedOutput::put_in_place`]). The caller has
+    /// synced it ([`StagedOutput::sync`]) and, after this, syncs its directory
+    /// ([`sync_directory`]) to make the rename durable.
+    ///
+    /// # Errors
+    /// As [`StagedOutput::put_in_place`].
+    pub fn put_in_place(self) -> Result<SealOutcome, SealError> {
+        let written = self.output.target().to_path_buf();
+        self.output.put_in_place()?;
+        Ok(SealOutcome {
+            record: self.record,
+            chain_length: self.chain_length,
+            written,
+        })
+    }
+}
+
+/// Seals `input` as [`seal_file`] does, up to writing the output to a temporary file in its
+/// destination directory: nothing is synced or put in place yet.
+///
+/// # Errors
+/// As [`seal_file`].
+pub fn stage_seal(
+    input: &Path,
+    placement: &Placement,
+    key: &SigningKey,
+    options: &SealOptions,
+) -> Result<StagedSeal, SealError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SealError::Io { path, source }
@@ -270,40 +323,26 @@ fn seal_with_hook(
     let record = seal_canonical(&canonical, key, options, chain.latest())?;
     chain.seals.push(record.clone());
     let encoded = chain.to_cbor()?;
-    let commit = || before_commit(&record, &canonical);
 
-    let written = match placement {
+    let output = match placement {
         Placement::Embedded { output } => {
             let replace = same_file(input, output);
             file.seek(SeekFrom::Start(0)).map_err(io(input))?;
             let permissions = file.metadata().map_err(io(input))?.permissions();
-            write_atomically(
-                output,
-                replace,
-                Some(permissions),
-                |sink| {
-                    embed::write_with_chain(&mut file, sink, &encoded)?;
-                    Ok(())
-                },
-                commit,
-            )?;
-            output.clone()
+            StagedOutput::stage(output, replace, Some(permissions), |sink| {
+                embed::write_with_chain(&mut file, sink, &encoded)?;
+                Ok(())
+            })?
         }
-        Placement::Sidecar { path } => {
-            write_atomically(
-                path,
-                options.append,
-                None,
-                |sink| sink.write_all(&encoded).map_err(io(path)),
-                commit,
-            )?;
-            path.clone()
-        }
+        Placement::Sidecar { path } => StagedOutput::stage(path, options.append, None, |sink| {
+            sink.write_all(&encoded).map_err(io(path))
+        })?,
     };
-    Ok(SealOutcome {
+    Ok(StagedSeal {
         record,
+        canonical,
         chain_length: chain.seals.len(),
-        written,
+        output,
     })
 }
 
@@ -354,55 +393,129 @@ pub fn write_atomically(
     fill: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), SealError>,
     commit: impl FnOnce() -> Result<(), SealError>,
 ) -> Result<(), SealError> {
-    let io = |source| SealError::Io {
-        path: target.to_path_buf(),
-        source,
-    };
-    let dir = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !replace && target.symlink_metadata().is_ok() {
-        return Err(SealError::OutputExists {
-            path: target.to_path_buf(),
-        });
-    }
-    let temp = tempfile::Builder::new()
-        .prefix(".scanseal-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    {
-        let mut sink = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
-        fill(&mut sink)?;
-        sink.flush().map_err(io)?;
-    }
-    if let Some(permissions) = permissions {
-        temp.as_file().set_permissions(permissions).map_err(io)?;
-    }
-    temp.as_file().sync_all().map_err(io)?;
-    if !replace && target.symlink_metadata().is_ok() {
-        return Err(SealError::OutputExists {
-            path: target.to_path_buf(),
-        });
-    }
+    let staged = StagedOutput::stage(target, replace, permissions, fill)?;
+    staged.sync()?;
     commit()?;
-    if replace {
-        temp.persist(target).map_err(|e| io(e.error))?;
-    } else {
-        temp.persist_noclobber(target).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                SealError::OutputExists {
-                    path: target.to_path_buf(),
-                }
-            } else {
-                io(e.error)
-            }
-        })?;
+    staged.put_in_place()?;
+    sync_directory(target);
+    Ok(())
+}
+
+/// An output written to a temporary file in its target's directory (`.scanseal-*.tmp`),
+/// removed if dropped before [`StagedOutput::put_in_place`]. The steps of
+/// [`write_atomically`], for callers that sync many outputs together.
+#[derive(Debug)]
+pub struct StagedOutput {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+    replace: bool,
+}
+
+impl StagedOutput {
+    /// Creates the temporary file next to `target`, fills it and sets `permissions`. Refuses
+    /// at once when `target` exists and `replace` is false.
+    ///
+    /// # Errors
+    /// `OutputExists`, `Io`, or `fill`'s error (the temporary file is then removed).
+    pub fn stage(
+        target: &Path,
+        replace: bool,
+        permissions: Option<std::fs::Permissions>,
+        fill: impl FnOnce(&mut std::io::BufWriter<&File>) -> Result<(), SealError>,
+    ) -> Result<StagedOutput, SealError> {
+        let io = |source| SealError::Io {
+            path: target.to_path_buf(),
+            source,
+        };
+        let dir = parent_dir(target);
+        if !replace && target.symlink_metadata().is_ok() {
+            return Err(SealError::OutputExists {
+                path: target.to_path_buf(),
+            });
+        }
+        let temp = tempfile::Builder::new()
+            .prefix(".scanseal-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        {
+            let mut sink = std::io::BufWriter::with_capacity(1 << 20, temp.as_file());
+            fill(&mut sink)?;
+            sink.flush().map_err(io)?;
+        }
+        if let Some(permissions) = permissions {
+            temp.as_file().set_permissions(permissions).map_err(io)?;
+        }
+        Ok(StagedOutput {
+            temp,
+            target: target.to_path_buf(),
+            replace,
+        })
     }
-    if let Ok(dir) = File::open(&dir) {
-        // Make the rename durable.
+
+    /// Where the output goes.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Makes the temporary file's content durable (fsync).
+    ///
+    /// # Errors
+    /// `Io` when the sync fails.
+    pub fn sync(&self) -> Result<(), SealError> {
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(|source| SealError::Io {
+                path: self.target.clone(),
+                source,
+            })
+    }
+
+    /// Renames the temporary file over the target (`replace`) or links it into place only if
+    /// the target does not exist. Call [`StagedOutput::sync`] first, and [`sync_directory`]
+    /// after, for the new file to be durable.
+    ///
+    /// # Errors
+    /// `OutputExists` when the target appeared meanwhile and `replace` is false; `Io` for the
+    /// rename.
+    pub fn put_in_place(self) -> Result<(), SealError> {
+        let target = self.target;
+        let io = |source| SealError::Io {
+            path: target.clone(),
+            source,
+        };
+        if !self.replace && target.symlink_metadata().is_ok() {
+            return Err(SealError::OutputExists { path: target });
+        }
+        if self.replace {
+            self.temp.persist(&target).map_err(|e| io(e.error))?;
+        } else {
+            self.temp.persist_noclobber(&target).map_err(|e| {
+                if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                    SealError::OutputExists {
+                        path: target.clone(),
+                    }
+                } else {
+                    io(e.error)
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes renames into the directory holding `target` durable (fsyncs the directory). Best
+/// effort: some platforms and file systems cannot sync a directory.
+pub fn sync_directory(target: &Path) {
+    if let Ok(dir) = File::open(parent_dir(target)) {
         let _ = dir.sync_all();
     }
-    Ok(())
+}
+
+fn parent_dir(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
 }

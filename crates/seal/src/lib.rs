@@ -46,8 +46,8 @@ mod vectors;
 pub use chain::{SealChain, SealRecord, CHAIN_FORMAT};
 pub use envelope::Envelope;
 pub use file::{
-    read_chain, same_file, seal_file, seal_file_with, sidecar_path, write_atomically, FoundChain,
-    Placement, SealOutcome, SealSource,
+    read_chain, same_file, seal_file, seal_file_with, sidecar_path, stage_seal, sync_directory,
+    write_atomically, FoundChain, Placement, SealOutcome, SealSource, StagedOutput, StagedSeal,
 };
 pub use manifest::{
     format_time, parse_time, whole_seconds, Action, AttributeAction, Claims, Deidentification,

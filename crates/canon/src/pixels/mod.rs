@@ -15,6 +15,7 @@ pub(crate) use source::has_pixels;
 
 use std::ops::Range;
 
+use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
 
 use crate::digest::PIXEL_PREFIX;
@@ -143,20 +144,24 @@ fn check_tile_size(tile_size: u32) -> Result<(), CanonError> {
     Ok(())
 }
 
-/// `decoded-samples` mode (C4.3): every frame's canonical samples, tiled and hashed, one
-/// frame in memory at a time.
+/// `decoded-samples` mode (C4.3): every frame's canonical samples, tiled and hashed. Frames
+/// are read (or decoded) and hashed in parallel on the current rayon pool, each worker holding
+/// one frame in memory at a time; the tiles of each frame are hashed in parallel too.
 fn digest_decoded(source: &PixelSource, tile_size: u32) -> Result<CanonicalPixels, CanonError> {
     let descriptor = &source.descriptor;
-    let mut canonical = Vec::new();
-    let mut frames = Vec::with_capacity(descriptor.number_of_frames as usize);
-    for frame in 0..descriptor.number_of_frames {
-        source.frame(frame, &mut canonical)?;
-        let tiles = tile_digests(frame, &canonical, descriptor, tile_size);
-        frames.push(FrameDigest {
-            digest: merkle_root(&tiles),
-            tiles,
-        });
-    }
+    let results: Vec<Result<FrameDigest, CanonError>> = (0..descriptor.number_of_frames)
+        .into_par_iter()
+        .map_init(Vec::new, |canonical, frame| {
+            source.frame(frame, canonical)?;
+            let tiles = tile_digests(frame, canonical, descriptor, tile_size);
+            Ok(FrameDigest {
+                digest: merkle_root(&tiles),
+                tiles,
+            })
+        })
+        .collect();
+    // The first failing frame in frame order is the one reported, whatever finished first.
+    let frames = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     CanonicalPixels::assemble(
         descriptor.clone(),
         PixelMode::DecodedSamples,

@@ -129,16 +129,23 @@ pub fn mask_samples(samples: &mut [u8], descriptor: &PixelDescriptor) {
         return;
     }
     let mask: u64 = (1u64 << descriptor.bits_stored) - 1;
+    // Each width works in its own integer type so that the loop compiles to vector shifts
+    // and masks: on a CT frame this runs at memory speed instead of costing a tenth of the
+    // time spent hashing it.
     match descriptor.sample_width() {
+        1 if shift >= 8 => samples.fill(0),
+        2 if shift >= 16 => samples.fill(0),
         1 => {
+            let mask = mask as u8;
             for byte in samples.iter_mut() {
-                *byte = ((u64::from(*byte) >> shift) & mask) as u8;
+                *byte = (*byte >> shift) & mask;
             }
         }
         2 => {
+            let mask = mask as u16;
             for pair in samples.chunks_exact_mut(2) {
-                let raw = u64::from(u16::from_le_bytes([pair[0], pair[1]]));
-                pair.copy_from_slice(&(((raw >> shift) & mask) as u16).to_le_bytes());
+                let raw = u16::from_le_bytes([pair[0], pair[1]]);
+                pair.copy_from_slice(&((raw >> shift) & mask).to_le_bytes());
             }
         }
         _ => {

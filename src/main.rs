@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+/// Verifying an archive allocates and frees many small values per file (the data set tree,
+/// CBOR values, reports) from several threads; mimalloc does that markedly cheaper than the
+/// system allocator (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod atomic;
 mod deidentify_cmd;
 mod digest;

@@ -95,7 +95,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
     // ledger entries committed in one transaction, then they are put in place. One file at a
     // time would wait for two disk flushes per file, which on most disks costs more than
     // sealing it.
-    for batch in inputs.chunks(BATCH_PER_THREAD * threads) {
+    for batch in batches(&inputs, BATCH_PER_THREAD * threads) {
         let staged: Vec<Result<Staged, String>> = pool.install(|| {
             batch
                 .par_iter()
@@ -120,7 +120,34 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
 }
 
 /// Files per worker thread made durable together (see [`commit_batch`]).
-const BATCH_PER_THREAD: usize = 8;
+const BATCH_PER_THREAD: usize = 16;
+
+/// Input bytes per batch, at most: large files are synced in smaller batches, so that a
+/// batch does not hold gigabytes of unsynced output.
+const BATCH_BYTES: u64 = 512 << 20;
+
+/// Consecutive runs of at most `max_files` inputs and (but for a single larger file)
+/// [`BATCH_BYTES`] bytes.
+fn batches(inputs: &[Planned], max_files: usize) -> Vec<&[Planned]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (index, planned) in inputs.iter().enumerate() {
+        let size = planned
+            .as_ref()
+            .ok()
+            .and_then(|(input, _)| std::fs::metadata(&input.path).ok())
+            .map_or(0, |metadata| metadata.len());
+        if index > start && (index - start >= max_files || bytes + size > BATCH_BYTES) {
+            batches.push(&inputs[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += size;
+    }
+    if start < inputs.len() {
+        batches.push(&inputs[start..]);
+    }
+    batches
+}
 
 /// One input and where its seal goes, or why it is not sealed.
 type Planned = Result<(walk::Input, Placement), (PathBuf, String)>;

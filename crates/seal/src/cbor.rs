@@ -62,6 +62,37 @@ fn canonical(value: &Value) -> Result<Value, SealError> {
     })
 }
 
+/// Whether every map's keys are in strictly ascending order of their encodings and no float
+/// occurs: then [`canonical`] would return `value` unchanged.
+fn maps_sorted(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => items.iter().all(maps_sorted),
+        Value::Map(entries) => {
+            let mut previous: Option<Vec<u8>> = None;
+            for (key, item) in entries {
+                if !maps_sorted(key) || !maps_sorted(item) {
+                    return false;
+                }
+                let mut encoded = Vec::new();
+                if ciborium::ser::into_writer(key, &mut encoded).is_err() {
+                    return false;
+                }
+                if previous
+                    .as_ref()
+                    .is_some_and(|previous| *previous >= encoded)
+                {
+                    return false;
+                }
+                previous = Some(encoded);
+            }
+            true
+        }
+        Value::Tag(_, inner) => maps_sorted(inner),
+        Value::Float(_) => false,
+        _ => true,
+    }
+}
+
 /// Decodes exactly one deterministically encoded data item occupying all of `bytes`.
 pub(crate) fn decode(bytes: &[u8], what: &'static str) -> Result<Value, SealError> {
     let (value, rest) = decode_prefix(bytes, what)?;
@@ -86,7 +117,17 @@ pub(crate) fn decode_prefix<'a>(
     let value: Value = ciborium::de::from_reader(&mut rest)
         .map_err(|e| malformed(format!("not valid CBOR: {e}")))?;
     let item = &bytes[..bytes.len() - rest.len()];
-    let again = encode(&value).map_err(|e| malformed(e.to_string()))?;
+    // Deterministic means: re-encoding the decoded item with sorted maps gives the same
+    // bytes. When the maps are already sorted (always, for well-formed input) that is the
+    // item encoded as decoded, which needs no sorted copy of the whole tree.
+    let again = if maps_sorted(&value) {
+        let mut again = Vec::with_capacity(item.len());
+        ciborium::ser::into_writer(&value, &mut again)
+            .map_err(|e| malformed(format!("cannot encode: {e}")))?;
+        again
+    } else {
+        encode(&value).map_err(|e| malformed(e.to_string()))?
+    };
     if again != item {
         return Err(malformed(
             "not deterministically encoded CBOR (RFC 8949 §4.2.1: sorted keys, shortest forms, \

@@ -151,9 +151,9 @@ fn digest_decoded(source: &PixelSource, tile_size: u32) -> Result<CanonicalPixel
     let descriptor = &source.descriptor;
     let results: Vec<Result<FrameDigest, CanonError>> = (0..descriptor.number_of_frames)
         .into_par_iter()
-        .map_init(Vec::new, |canonical, frame| {
-            source.frame(frame, canonical)?;
-            let tiles = tile_digests(frame, canonical, descriptor, tile_size);
+        .map_init(FrameBuffer::take, |canonical, frame| {
+            source.frame(frame, &mut canonical.0)?;
+            let tiles = tile_digests(frame, &canonical.0, descriptor, tile_size);
             Ok(FrameDigest {
                 digest: merkle_root(&tiles),
                 tiles,
@@ -168,6 +168,43 @@ fn digest_decoded(source: &PixelSource, tile_size: u32) -> Result<CanonicalPixel
         tile_size,
         frames,
     )
+}
+
+/// Frame buffers up to this size are kept for the next frame or file on the same thread.
+const SPARE_FRAME_MAX: usize = 64 << 20;
+
+thread_local! {
+    static SPARE_FRAME: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A frame buffer taken from the thread's spare and given back when dropped: verifying an
+/// archive then reuses one buffer per worker instead of allocating (and having the kernel
+/// zero) a fresh one for every file. Every use overwrites the whole frame, so what a reused
+/// buffer held before is never read.
+struct FrameBuffer(Vec<u8>);
+
+impl FrameBuffer {
+    fn take() -> FrameBuffer {
+        FrameBuffer(
+            SPARE_FRAME
+                .try_with(|spare| std::mem::take(&mut *spare.borrow_mut()))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+impl Drop for FrameBuffer {
+    fn drop(&mut self) {
+        let buffer = std::mem::take(&mut self.0);
+        if buffer.capacity() <= SPARE_FRAME_MAX {
+            let _ = SPARE_FRAME.try_with(|spare| {
+                let mut spare = spare.borrow_mut();
+                if spare.capacity() < buffer.capacity() {
+                    *spare = buffer;
+                }
+            });
+        }
+    }
 }
 
 /// `encoded-frames` mode (§4.5): each stored unit hashed as it is.

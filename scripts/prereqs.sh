@@ -11,8 +11,9 @@
 # installed here).
 #
 # Interop-test prerequisites (full mode only):
-#   - apt: dcmtk (dcmconv, dcmcrle, dcmcjpls, dcmcjpeg, dcmodify, ...), libgdcm-tools, openssl
-#     (gdcmconv), python3-venv when python3 cannot create a venv;
+#   - apt: dcmtk (dcmconv, dcmcrle, dcmcjpls, dcmcjpeg, dcmodify, dcmsign, ...), libgdcm-tools
+#     (gdcmconv), openssl, sqlite3, time (GNU time, for bench/run.sh's peak memory),
+#     python3-venv when python3 cannot create a venv;
 #   - rustup components rustfmt and clippy (used by .ci/run);
 #   - a Python venv at .interop-cache/venv with the pinned packages of
 #     tests/interop/requirements.txt (pydicom, numpy, pylibjpeg plugins,
@@ -34,7 +35,7 @@ CORPUS_ROOT="$CACHE/pydicom-${PYDICOM_VERSION}"
 CORPUS_DIR="$CORPUS_ROOT/pydicom/data/test_files"
 
 usage() {
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 build_only=0
@@ -69,13 +70,15 @@ want_cmd g++ g++
 want_cmd make make
 want_cmd cmake cmake
 if [ "$build_only" -eq 0 ]; then
-    for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify; do
+    for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify dcmsign; do
         want_cmd "$tool" dcmtk
     done
     want_cmd gdcmconv libgdcm-tools
     want_cmd gdcmdump libgdcm-tools
     want_cmd openssl openssl
     want_cmd sqlite3 sqlite3 # test_ledger.py: tampering with a ledger by hand
+    # bench/run.sh: GNU time's peak RSS (`time` itself is the shell keyword).
+    [ -x /usr/bin/time ] || apt_missing+=(time)
     want_cmd python3 python3
     # Debian's python3 cannot create venvs (no ensurepip) without python3-venv.
     if command -v python3 >/dev/null 2>&1 &&
@@ -117,9 +120,10 @@ if [ "$build_only" -eq 1 ]; then
     exit 0
 fi
 
-for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify; do
+for tool in dcmconv dcmdump dcmcrle dcmdrle dcmcjpls dcmdjpls dcmcjpeg dcmdjpeg dcmodify dcmsign; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool still missing (apt-get install dcmtk)"
 done
+[ -x /usr/bin/time ] || die "/usr/bin/time still missing (apt-get install time)"
 command -v gdcmconv >/dev/null 2>&1 || die "gdcmconv still missing (apt-get install libgdcm-tools)"
 command -v gdcmdump >/dev/null 2>&1 || die "gdcmdump still missing (apt-get install libgdcm-tools)"
 command -v openssl >/dev/null 2>&1 || die "openssl still missing (apt-get install openssl)"

@@ -120,7 +120,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode> {
 }
 
 /// Files per worker thread made durable together (see [`commit_batch`]).
-const BATCH_PER_THREAD: usize = 16;
+const BATCH_PER_THREAD: usize = 64;
 
 /// Input bytes per batch, at most: large files are synced in smaller batches, so that a
 /// batch does not hold gigabytes of unsynced output.

@@ -145,23 +145,13 @@ impl<'a> PixelSource<'a> {
             })?;
         let source = match (&element.value, encoding) {
             (ElementValue::Primitive(data), PixelEncoding::Native { big_endian }) => {
-                let descriptor =
-                    PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
-                let layout = NativeLayout {
-                    big_endian,
-                    planar: read_planar(dataset, big_endian)?,
-                    words: element.vr == dicom_core::VR::OW,
-                };
+                let (descriptor, layout) =
+                    native_descriptor(dataset, element, sample_format, big_endian)?;
                 PixelSource::native(descriptor, layout, data)?
             }
             (ElementValue::InFile(span), PixelEncoding::Native { big_endian }) => {
-                let descriptor =
-                    PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
-                let layout = NativeLayout {
-                    big_endian,
-                    planar: read_planar(dataset, big_endian)?,
-                    words: element.vr == dicom_core::VR::OW,
-                };
+                let (descriptor, layout) =
+                    native_descriptor(dataset, element, sample_format, big_endian)?;
                 PixelSource::native_in_file(descriptor, layout, span)?
             }
             (ElementValue::Encapsulated(pixels), PixelEncoding::Lossless) => {
@@ -306,6 +296,22 @@ impl<'a> PixelSource<'a> {
             }),
         }
     }
+}
+
+/// The descriptor and layout of native pixel data in `element`.
+fn native_descriptor(
+    dataset: &DataSet,
+    element: &crate::read::Element,
+    sample_format: SampleFormat,
+    big_endian: bool,
+) -> Result<(PixelDescriptor, NativeLayout), CanonError> {
+    let descriptor = PixelDescriptor::from_dataset(dataset, sample_format, big_endian, false)?;
+    let layout = NativeLayout {
+        big_endian,
+        planar: read_planar(dataset, big_endian)?,
+        words: element.vr == dicom_core::VR::OW,
+    };
+    Ok((descriptor, layout))
 }
 
 fn read_planar(dataset: &DataSet, big_endian: bool) -> Result<bool, CanonError> {

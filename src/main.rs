@@ -8,13 +8,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
-/// Verifying an archive allocates and frees many small values per file (the data set tree,
-/// CBOR values, reports) from several threads; mimalloc does that cheaper than the system
-/// allocator. Version 2 without transparent huge pages: v3 and huge pages zero 2 MiB pages at
-/// start, which cost a one-file run more than it saves (bench/RESULTS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod atomic;
 mod deidentify_cmd;
 mod digest;

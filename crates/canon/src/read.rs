@@ -35,7 +35,7 @@ pub const MAX_NESTING: usize = 128;
 pub const IN_FILE_MIN_LEN: u64 = 64 * 1024;
 
 /// Read-ahead of the reader when values are left in the file.
-const IN_FILE_READ_AHEAD: usize = 16 * 1024;
+const IN_FILE_READ_AHEAD: usize = 4 * 1024;
 
 /// The pixel elements whose native values may be left in the file.
 const IN_FILE_TAGS: [Tag; 3] = [

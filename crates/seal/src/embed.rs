@@ -72,8 +72,9 @@ const BUFFER_LEN: usize = 64 * 1024;
 
 /// Read-ahead of the walker over a seekable file. Small, because the walk skips values by
 /// seeking: a larger buffer would mostly be filled with pixel samples that are then skipped
-/// (on a CT slice, a 64 KiB buffer copied an eighth of the pixel data for nothing).
-const WALK_BUFFER_LEN: usize = 16 * 1024;
+/// (on a CT slice, a 64 KiB buffer copied an eighth of the pixel data for nothing; 4 KiB
+/// holds a typical header).
+const WALK_BUFFER_LEN: usize = 4 * 1024;
 
 /// A data element tag: group and element number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod atomic;
 mod deidentify_cmd;
 mod digest;
+mod gateway_cmd;
 mod inspect_cmd;
 mod keygen_cmd;
 mod ledger_cmd;
@@ -55,6 +56,9 @@ enum Command {
     /// Check offline proofs (.tlog-proof) that entries are in a ledger: VERIFIED, INVALID or
     /// ERROR (unreadable) per proof. Exit 0 when all verify.
     VerifyProof(ledger_cmd::VerifyProofArgs),
+    /// Run a sealing DICOM gateway: a Storage SCP that seals each instance it receives,
+    /// records it in the ledger and forwards it to the PACS before answering the modality.
+    Gateway(gateway_cmd::GatewayArgs),
 }
 
 #[derive(clap::Args)]
@@ -90,6 +94,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect_cmd::run(&args),
         Command::Ledger(args) => ledger_cmd::run(&args),
         Command::VerifyProof(args) => ledger_cmd::verify_proof(&args),
+        // Serves until killed: it only returns when it cannot start (or listening fails).
+        Command::Gateway(args) => gateway_cmd::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

@@ -39,6 +39,9 @@ TOOL_PACKAGES = {
     "openssl": "openssl",  # test_deid_thirdparty.py: gdcmanon's certificate
     "dcmftest": "dcmtk",  # test_deidentify.py: outputs are Part 10 files
     "gdcminfo": "libgdcm-tools",  # test_deidentify.py: GDCM reads outputs
+    "storescu": "dcmtk",  # test_gateway.py: the modality
+    "storescp": "dcmtk",  # test_gateway.py: the PACS
+    "echoscu": "dcmtk",  # test_gateway.py: C-ECHO
 }
 
 # Python modules the tier imports (module name -> pip requirement).

@@ -1,0 +1,655 @@
+//! The Storage SCP: associations, C-ECHO, C-STORE, and the retry of the spool.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
+use dicom_ul::association::Association;
+use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
+use dicom_ul::Pdu;
+use scanseal_keys::SigningKey;
+use scanseal_ledger::{instance_key as ledger_instance_key, sop_instance_uid, Ledger, NewEntry};
+use scanseal_seal::{seal_file_with, SealError, SealOptions};
+
+use crate::dimse::{self, status, Command};
+use crate::forward::{forward, Destination};
+use crate::spool::{instance_key, Spool};
+use crate::GatewayError;
+
+/// The storage SOP classes the gateway accepts (PS3.4 Annex B.5), besides Verification.
+pub const STORAGE_SOP_CLASSES: &[(&str, &str)] = &[
+    (
+        "1.2.840.10008.5.1.4.1.1.1",
+        "Computed Radiography Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.1.1",
+        "Digital X-Ray Image Storage - For Presentation",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.1.1.1",
+        "Digital X-Ray Image Storage - For Processing",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.1.2",
+        "Digital Mammography X-Ray Image Storage - For Presentation",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.1.2.1",
+        "Digital Mammography X-Ray Image Storage - For Processing",
+    ),
+    ("1.2.840.10008.5.1.4.1.1.2", "CT Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.2.1", "Enhanced CT Image Storage"),
+    (
+        "1.2.840.10008.5.1.4.1.1.3.1",
+        "Ultrasound Multi-frame Image Storage",
+    ),
+    ("1.2.840.10008.5.1.4.1.1.4", "MR Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.4.1", "Enhanced MR Image Storage"),
+    ("1.2.840.10008.5.1.4.1.1.6.1", "Ultrasound Image Storage"),
+    (
+        "1.2.840.10008.5.1.4.1.1.7",
+        "Secondary Capture Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "Multi-frame Single Bit Secondary Capture Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "Multi-frame Grayscale Byte Secondary Capture Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "Multi-frame Grayscale Word Secondary Capture Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.7.4",
+        "Multi-frame True Color Secondary Capture Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.12.1",
+        "X-Ray Angiographic Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.12.2",
+        "X-Ray Radiofluoroscopic Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.20",
+        "Nuclear Medicine Image Storage",
+    ),
+    (
+        "1.2.840.10008.5.1.4.1.1.128",
+        "Positron Emission Tomography Image Storage",
+    ),
+    ("1.2.840.10008.5.1.4.1.1.481.1", "RT Image Storage"),
+];
+
+/// The transfer syntaxes accepted: those the canonicalizer reads (spec/canonical-form.md).
+pub const TRANSFER_SYNTAXES: &[(&str, &str)] = &[
+    ("1.2.840.10008.1.2", "Implicit VR Little Endian"),
+    ("1.2.840.10008.1.2.1", "Explicit VR Little Endian"),
+    (
+        "1.2.840.10008.1.2.1.99",
+        "Deflated Explicit VR Little Endian",
+    ),
+    ("1.2.840.10008.1.2.2", "Explicit VR Big Endian"),
+    ("1.2.840.10008.1.2.5", "RLE Lossless"),
+    ("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)"),
+    ("1.2.840.10008.1.2.4.51", "JPEG Extended (Process 2 & 4)"),
+    (
+        "1.2.840.10008.1.2.4.57",
+        "JPEG Lossless, Non-Hierarchical (Process 14)",
+    ),
+    (
+        "1.2.840.10008.1.2.4.70",
+        "JPEG Lossless, First-Order Prediction (Process 14 SV1)",
+    ),
+    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
+    ("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless"),
+    ("1.2.840.10008.1.2.4.90", "JPEG 2000 Lossless Only"),
+    ("1.2.840.10008.1.2.4.91", "JPEG 2000"),
+];
+
+const VERIFICATION: &str = "1.2.840.10008.1.1";
+
+/// Where seals go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// In the instance (its seal block); the PACS receives the sealed instance.
+    Embedded,
+    /// In `DIR/<SOP Instance UID>.dcm.seal`; the PACS receives the instance as it came (for
+    /// a PACS that strips private elements).
+    Sidecar(PathBuf),
+}
+
+/// How the gateway runs.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// This gateway's AE title (the modality's called AE title).
+    pub ae_title: String,
+    /// Where the PACS is.
+    pub destination: Destination,
+    /// The spool directory.
+    pub spool: PathBuf,
+    /// Embedded seals or sidecars.
+    pub placement: Placement,
+    /// Calling AE titles accepted; empty for any.
+    pub allow_calling: Vec<String>,
+    /// First retry delay of the spool; doubled after each failed round up to `retry_max`.
+    pub retry_min: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Network timeout towards the PACS and the modality.
+    pub timeout: Duration,
+}
+
+/// A running gateway's shared state.
+pub struct Gateway {
+    config: GatewayConfig,
+    key: SigningKey,
+    ledger: Mutex<Ledger>,
+    spool: Spool,
+    in_flight: Mutex<HashSet<String>>,
+    log: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Accepts an association when the called AE title is the gateway's and, if a list is
+/// given, the calling AE title is in it.
+struct Callers {
+    allowed: Vec<String>,
+}
+
+impl AccessControl for Callers {
+    fn check_access(
+        &self,
+        this_ae_title: &str,
+        calling_ae_title: &str,
+        called_ae_title: &str,
+        _user_identity: Option<&UserIdentity>,
+    ) -> Result<(), AssociationRJServiceUserReason> {
+        if called_ae_title.trim() != this_ae_title.trim() {
+            return Err(AssociationRJServiceUserReason::CalledAETitleNotRecognized);
+        }
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|a| a == calling_ae_title.trim()) {
+            return Err(AssociationRJServiceUserReason::CallingAETitleNotRecognized);
+        }
+        Ok(())
+    }
+}
+
+/// What became of one received instance, for the log.
+struct Outcome {
+    status: u16,
+    what: String,
+}
+
+impl Gateway {
+    /// A gateway sealing with `key`, recording in `ledger`; `log` receives one line per
+    /// instance and per notable event (never a UID or other header value).
+    ///
+    /// # Errors
+    /// `Config` for a bad AE title, `Io` when the spool cannot be opened.
+    pub fn new(
+        config: GatewayConfig,
+        key: SigningKey,
+        ledger: Ledger,
+        log: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> Result<Gateway, GatewayError> {
+        crate::check_ae_title(&config.ae_title)?;
+        for caller in &config.allow_calling {
+            crate::check_ae_title(caller)?;
+        }
+        let spool = Spool::open(&config.spool)?;
+        Ok(Gateway {
+            config,
+            key,
+            ledger: Mutex::new(ledger),
+            spool,
+            in_flight: Mutex::new(HashSet::new()),
+            log,
+        })
+    }
+
+    /// Serves associations from `listener` until the process ends, one thread per
+    /// association, with a background thread that re-sends the spool (at once: what a
+    /// previous run left is sent first).
+    ///
+    /// # Errors
+    /// `Io` if the listener fails.
+    pub fn serve(self: Arc<Self>, listener: TcpListener) -> Result<(), GatewayError> {
+        let retry = Arc::clone(&self);
+        std::thread::Builder::new()
+            .name("scanseal-gateway-retry".into())
+            .spawn(move || retry.retry_loop())
+            .map_err(|source| GatewayError::Io {
+                path: self.config.spool.clone(),
+                source,
+            })?;
+        for stream in listener.incoming() {
+            let stream = match stream {
+                Ok(stream) => stream,
+                Err(e) => {
+                    (self.log)(&format!("ACCEPT failed: {e}"));
+                    continue;
+                }
+            };
+            let gateway = Arc::clone(&self);
+            let spawned = std::thread::Builder::new()
+                .name("scanseal-gateway-association".into())
+                .spawn(move || gateway.association(stream));
+            if let Err(e) = spawned {
+                (self.log)(&format!("ASSOCIATION refused: cannot start a thread: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn association(&self, stream: TcpStream) {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".into());
+        let mut options = ServerAssociationOptions::new()
+            .ae_access_control(Callers {
+                allowed: self.config.allow_calling.clone(),
+            })
+            .ae_title(self.config.ae_title.as_str())
+            .read_timeout(self.config.timeout.max(Duration::from_secs(60)))
+            .write_timeout(self.config.timeout)
+            .with_abstract_syntax(VERIFICATION);
+        for (uid, _) in STORAGE_SOP_CLASSES {
+            options = options.with_abstract_syntax(*uid);
+        }
+        for (uid, _) in TRANSFER_SYNTAXES {
+            options = options.with_transfer_syntax(*uid);
+        }
+        let mut association = match options.establish(stream) {
+            Ok(association) => association,
+            Err(e) => {
+                (self.log)(&format!("ASSOCIATION from {peer} rejected: {e}"));
+                return;
+            }
+        };
+        let calling = association.peer_ae_title().trim().to_string();
+        let contexts: Vec<(u8, String)> = association
+            .presentation_contexts()
+            .iter()
+            .map(|pc| (pc.id, pc.transfer_syntax.trim_end_matches('\0').to_string()))
+            .collect();
+        let mut command_bytes = Vec::new();
+        let mut command: Option<Command> = None;
+        let mut incoming: Option<(PathBuf, File)> = None;
+        loop {
+            let pdu = match association.receive() {
+                Ok(pdu) => pdu,
+                Err(e) => {
+                    (self.log)(&format!("ASSOCIATION from {calling} ended: {e}"));
+                    break;
+                }
+            };
+            let values = match pdu {
+                Pdu::PData { data } => data,
+                Pdu::ReleaseRQ => {
+                    let _ = association.send(&Pdu::ReleaseRP);
+                    break;
+                }
+                Pdu::AbortRQ { .. } => break,
+                other => {
+                    (self.log)(&format!(
+                        "ASSOCIATION from {calling}: unexpected {}",
+                        other.short_description()
+                    ));
+                    let _ = association.abort();
+                    return;
+                }
+            };
+            for value in values {
+                let context = value.presentation_context_id;
+                let reply = match value.value_type {
+                    PDataValueType::Command => {
+                        command_bytes.extend_from_slice(&value.data);
+                        if !value.is_last {
+                            continue;
+                        }
+                        let parsed = Command::parse(&command_bytes);
+                        command_bytes.clear();
+                        match parsed {
+                            Ok(parsed) if parsed.field == dimse::C_ECHO_RQ => {
+                                Some((parsed, dimse::C_ECHO_RSP, status::SUCCESS))
+                            }
+                            Ok(parsed)
+                                if parsed.field == dimse::C_STORE_RQ && parsed.has_data_set =>
+                            {
+                                let ts = contexts
+                                    .iter()
+                                    .find(|(id, _)| *id == context)
+                                    .map(|(_, ts)| ts.clone())
+                                    .unwrap_or_default();
+                                match self.start_incoming(&parsed, &ts) {
+                                    Ok(file) => {
+                                        incoming = Some(file);
+                                        command = Some(parsed);
+                                        None
+                                    }
+                                    Err(e) => {
+                                        (self.log)(&format!("SPOOL error: {e}"));
+                                        command = Some(parsed);
+                                        None
+                                    }
+                                }
+                            }
+                            Ok(parsed) => {
+                                (self.log)(&format!(
+                                    "COMMAND {:#06x} from {calling} not supported",
+                                    parsed.field
+                                ));
+                                let _ = association.abort();
+                                return;
+                            }
+                            Err(e) => {
+                                (self.log)(&format!("COMMAND from {calling}: {e}"));
+                                let _ = association.abort();
+                                return;
+                            }
+                        }
+                    }
+                    PDataValueType::Data => {
+                        let written = match &mut incoming {
+                            Some((_, file)) => file.write_all(&value.data).is_ok(),
+                            None => false,
+                        };
+                        if !written {
+                            // No spool file (could not be created or written): the data is
+                            // received and dropped, and the request fails below.
+                            incoming = None;
+                        }
+                        if !value.is_last {
+                            continue;
+                        }
+                        let Some(request) = command.take() else {
+                            (self.log)(&format!("DATA from {calling} without a command"));
+                            let _ = association.abort();
+                            return;
+                        };
+                        let outcome = match incoming.take() {
+                            Some((path, file)) => self.store(&request, path, file),
+                            None => Outcome {
+                                status: status::OUT_OF_RESOURCES,
+                                what: "not written to the spool".into(),
+                            },
+                        };
+                        let key = request
+                            .sop_instance
+                            .as_deref()
+                            .map(instance_key)
+                            .unwrap_or_else(|| "-".into());
+                        (self.log)(&format!(
+                            "{} {key} from {calling}: {} (status {:04X})",
+                            if status::is_stored(outcome.status) {
+                                "STORED"
+                            } else {
+                                "FAILED"
+                            },
+                            outcome.what,
+                            outcome.status
+                        ));
+                        Some((request, dimse::C_STORE_RSP, outcome.status))
+                    }
+                };
+                if let Some((request, field, code)) = reply {
+                    let sent = dimse::response(&request, field, code).and_then(|bytes| {
+                        association
+                            .send(&Pdu::PData {
+                                data: vec![PDataValue {
+                                    presentation_context_id: context,
+                                    value_type: PDataValueType::Command,
+                                    is_last: true,
+                                    data: bytes,
+                                }],
+                            })
+                            .map_err(|e| GatewayError::Protocol(e.to_string()))
+                    });
+                    if let Err(e) = sent {
+                        (self.log)(&format!("RESPONSE to {calling} failed: {e}"));
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some((path, _)) = incoming {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Creates the spool file for an instance being received: preamble and File Meta
+    /// Information (from the command and the presentation context), the data set to follow.
+    fn start_incoming(&self, command: &Command, ts: &str) -> Result<(PathBuf, File), GatewayError> {
+        let instance = command.sop_instance.clone().unwrap_or_default();
+        let meta = dicom_object::meta::FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid(command.sop_class.as_str())
+            .media_storage_sop_instance_uid(instance.as_str())
+            .transfer_syntax(ts)
+            .build()
+            .map_err(|e| {
+                GatewayError::Protocol(format!("cannot make File Meta Information: {e}"))
+            })?;
+        let temp = tempfile::Builder::new()
+            .prefix("instance-")
+            .suffix(".part")
+            .tempfile_in(self.spool.incoming())
+            .map_err(|source| GatewayError::Io {
+                path: self.spool.incoming(),
+                source,
+            })?;
+        let (mut file, path) = temp.keep().map_err(|e| GatewayError::Io {
+            path: self.spool.incoming(),
+            source: e.error,
+        })?;
+        let io = |source| GatewayError::Io {
+            path: path.clone(),
+            source,
+        };
+        file.write_all(&[0u8; 128]).map_err(io)?;
+        file.write_all(b"DICM").map_err(io)?;
+        meta.write(&mut file).map_err(|e| {
+            GatewayError::Protocol(format!("cannot write File Meta Information: {e}"))
+        })?;
+        Ok((path, file))
+    }
+
+    /// Seals, records and forwards one received instance; the status for the modality.
+    fn store(&self, command: &Command, incoming: PathBuf, file: File) -> Outcome {
+        let started = Instant::now();
+        let outcome = self.store_inner(command, &incoming, file);
+        let _ = std::fs::remove_file(&incoming);
+        let mut outcome = outcome.unwrap_or_else(|e| Outcome {
+            status: match &e {
+                GatewayError::Seal(SealError::Canon(_) | SealError::Embed(_)) => {
+                    status::CANNOT_UNDERSTAND
+                }
+                _ => status::PROCESSING_FAILURE,
+            },
+            what: e.to_string(),
+        });
+        outcome.what = format!("{} in {} ms", outcome.what, started.elapsed().as_millis());
+        outcome
+    }
+
+    fn store_inner(
+        &self,
+        command: &Command,
+        incoming: &std::path::Path,
+        file: File,
+    ) -> Result<Outcome, GatewayError> {
+        let uid = command
+            .sop_instance
+            .as_deref()
+            .ok_or_else(|| GatewayError::Protocol("C-STORE without an SOP Instance UID".into()))?;
+        let key = instance_key(uid);
+        drop(file);
+        if self.spool.is_delivered(&key) {
+            return Ok(Outcome {
+                status: status::SUCCESS,
+                what: "sent again; the PACS already has it".into(),
+            });
+        }
+        let pending = self.spool.pending(&key);
+        let mut what = String::from("sealed earlier");
+        if !pending.exists() {
+            let (placement, keep_original) = match &self.config.placement {
+                Placement::Embedded => (
+                    scanseal_seal::Placement::Embedded {
+                        output: pending.clone(),
+                    },
+                    false,
+                ),
+                Placement::Sidecar(dir) => (
+                    scanseal_seal::Placement::Sidecar {
+                        path: dir.join(format!("{uid}.dcm.seal")),
+                    },
+                    true,
+                ),
+            };
+            let mut seq = None;
+            seal_file_with(
+                incoming,
+                &placement,
+                &self.key,
+                &SealOptions::new(),
+                |record, canonical| {
+                    let uid = sop_instance_uid(canonical);
+                    let entry = NewEntry::for_seal(record, ledger_instance_key(uid.as_deref()))?;
+                    let mut ledger = self.ledger.lock().map_err(|_| {
+                        GatewayError::Protocol("the ledger connection was lost".into())
+                    })?;
+                    seq = Some(ledger.append(&entry)?.seq);
+                    Ok::<(), GatewayError>(())
+                },
+            )?;
+            if keep_original {
+                let synced = File::open(incoming).and_then(|f| f.sync_all());
+                synced
+                    .and_then(|()| std::fs::rename(incoming, &pending))
+                    .map_err(|source| GatewayError::Io {
+                        path: pending.clone(),
+                        source,
+                    })?;
+                scanseal_seal::sync_directory(&pending);
+            }
+            what = match seq {
+                Some(seq) => format!("sealed, ledger entry #{seq}"),
+                None => "sealed".into(),
+            };
+        }
+        let code = self.deliver(&key)?;
+        let delivery = if status::is_stored(code) {
+            "forwarded"
+        } else if status::is_transient(code) {
+            "kept in the spool for retry"
+        } else {
+            "refused by the PACS, kept in spool/failed"
+        };
+        Ok(Outcome {
+            status: code,
+            what: format!("{what}; {delivery}"),
+        })
+    }
+
+    /// Sends pending instance `key` to the PACS unless another thread is: the status for the
+    /// modality (success, out of resources while it stays pending, or the PACS's refusal).
+    fn deliver(&self, key: &str) -> Result<u16, GatewayError> {
+        let deadline = Instant::now() + self.config.timeout * 2;
+        loop {
+            let claimed = self
+                .in_flight
+                .lock()
+                .map(|mut set| set.insert(key.to_string()))
+                .unwrap_or(false);
+            if claimed {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Ok(status::OUT_OF_RESOURCES);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let result = self.deliver_claimed(key);
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(key);
+        }
+        result
+    }
+
+    fn deliver_claimed(&self, key: &str) -> Result<u16, GatewayError> {
+        if self.spool.is_delivered(key) {
+            return Ok(status::SUCCESS);
+        }
+        let pending = self.spool.pending(key);
+        match forward(
+            &pending,
+            &self.config.destination,
+            &self.config.ae_title,
+            self.config.timeout,
+        ) {
+            Ok(code) if status::is_stored(code) => {
+                self.spool.mark_delivered(key)?;
+                Ok(code)
+            }
+            Ok(code) if status::is_transient(code) => Ok(status::OUT_OF_RESOURCES),
+            Ok(code) => {
+                self.spool.mark_failed(key)?;
+                (self.log)(&format!("REFUSED {key} by the PACS (status {code:04X})"));
+                Ok(code)
+            }
+            Err(GatewayError::Forward { reason, .. }) => {
+                (self.log)(&format!("SPOOLED {key}: {reason}"));
+                Ok(status::OUT_OF_RESOURCES)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Re-sends the spool: every pending instance in turn; after a round in which the PACS
+    /// could not take one, waits twice as long (up to `retry_max`), otherwise `retry_min`.
+    fn retry_loop(&self) {
+        let mut delay = self.config.retry_min;
+        loop {
+            let keys = self.spool.pending_keys();
+            let mut stalled = false;
+            let mut sent = BTreeSet::new();
+            for key in keys {
+                match self.deliver(&key) {
+                    Ok(code) if status::is_stored(code) => {
+                        sent.insert(key);
+                    }
+                    Ok(code) if status::is_transient(code) => {
+                        stalled = true;
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        (self.log)(&format!("RETRY {key}: {e}"));
+                        stalled = true;
+                        break;
+                    }
+                }
+            }
+            for key in &sent {
+                (self.log)(&format!("FORWARDED {key} from the spool"));
+            }
+            delay = if stalled {
+                (delay * 2).min(self.config.retry_max)
+            } else {
+                self.config.retry_min
+            };
+            std::thread::sleep(delay);
+        }
+    }
+}

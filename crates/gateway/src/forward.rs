@@ -165,26 +165,22 @@ pub fn forward(
             .finish()
             .map_err(|e| failed(format!("cannot send the data set: {e}")))?;
     }
-    let status = loop {
-        match association.receive() {
-            Ok(Pdu::PData { data }) => {
-                let mut bytes = Vec::new();
-                for value in data {
-                    if value.value_type == PDataValueType::Command {
-                        bytes.extend_from_slice(&value.data);
-                    }
+    let status = match association.receive() {
+        Ok(Pdu::PData { data }) => {
+            let mut bytes = Vec::new();
+            for value in data {
+                if value.value_type == PDataValueType::Command {
+                    bytes.extend_from_slice(&value.data);
                 }
-                let reply = Command::parse(&bytes)?;
-                break reply
-                    .status
-                    .ok_or_else(|| failed("a response without a status".into()))?;
             }
-            Ok(Pdu::AbortRQ { .. }) => {
-                return Err(failed("the PACS aborted the association".into()))
-            }
-            Ok(other) => return Err(failed(format!("unexpected {}", other.short_description()))),
-            Err(e) => return Err(failed(format!("no response: {e}"))),
+            let reply = Command::parse(&bytes)?;
+            reply
+                .status
+                .ok_or_else(|| failed("a response without a status".into()))?
         }
+        Ok(Pdu::AbortRQ { .. }) => return Err(failed("the PACS aborted the association".into())),
+        Ok(other) => return Err(failed(format!("unexpected {}", other.short_description()))),
+        Err(e) => return Err(failed(format!("no response: {e}"))),
     };
     let _ = association.release();
     Ok(status)

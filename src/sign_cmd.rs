@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use rayon::prelude::*;
 use scanseal_canon::Canonical;
 use scanseal_keys::SigningKey;
-use scanseal_ledger::{instance_key, sop_instance_uid, Ledger, NewEntry};
+use scanseal_ledger::{Ledger, NewEntry};
 use scanseal_seal::{
     sidecar_path, stage_seal, sync_directory, Claims, Placement, SealOptions, SealRecord,
     StagedSeal,
@@ -252,35 +252,26 @@ fn commit_batch(
 
     let mut recorded: Vec<Option<u64>> = vec![None; synced.len()];
     if let Some(ledger) = ledger {
-        let entries: Result<Vec<(usize, NewEntry)>, anyhow::Error> = synced
+        let sealed: Vec<(usize, &Staged)> = synced
             .iter()
             .enumerate()
             .filter_map(|(index, staged)| staged.as_ref().ok().map(|s| (index, s)))
-            .map(|(index, staged)| {
-                let uid = sop_instance_uid(&staged.seal.canonical);
-                Ok((
-                    index,
-                    NewEntry::for_seal(&staged.seal.record, instance_key(uid.as_deref()))?,
-                ))
-            })
             .collect();
-        let appended = entries.and_then(|entries| {
-            let new: Vec<NewEntry> = entries.iter().map(|(_, entry)| entry.clone()).collect();
-            let appended = ledger.append_batch(&new)?;
-            Ok(entries
-                .iter()
-                .zip(appended)
-                .map(|((index, _), entry)| (*index, entry.seq))
-                .collect::<Vec<_>>())
-        });
+        let appended = sealed
+            .iter()
+            .map(|(_, staged)| {
+                NewEntry::for_sealed_instance(&staged.seal.record, &staged.seal.canonical)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|entries| ledger.append_batch(&entries));
         match appended {
-            Ok(seqs) => {
-                for (index, seq) in seqs {
-                    recorded[index] = Some(seq);
+            Ok(entries) => {
+                for ((index, _), entry) in sealed.iter().zip(entries) {
+                    recorded[*index] = Some(entry.seq);
                 }
             }
             Err(error) => {
-                let reason = crate::describe(&error);
+                let reason = crate::describe(&error.into());
                 return synced
                     .into_iter()
                     .map(|staged| match staged {
@@ -361,8 +352,7 @@ pub(crate) fn record_in_ledger(
     let Some(ledger) = ledger else {
         return Ok(None);
     };
-    let uid = sop_instance_uid(canonical);
-    let entry = NewEntry::for_seal(record, instance_key(uid.as_deref()))?;
+    let entry = NewEntry::for_sealed_instance(record, canonical)?;
     Ok(Some(ledger.append(&entry)?.seq))
 }
 

@@ -53,14 +53,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, seconds: float = 10.0) -> None:
+def wait_until(condition, seconds: float, step: float = 0.05) -> None:
+    """Polls `condition` until it holds or `seconds` pass; the caller asserts the outcome."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(step)
+
+
+def wait_port(port: int, seconds: float = 10.0) -> None:
+    def listening() -> bool:
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, seconds)
+    if not listening():
+        raise AssertionError(f"nothing listens on port {port}")
 
 
 class Lab:
@@ -216,13 +223,9 @@ def test_instances_sent_while_the_pacs_is_down_are_spooled_then_delivered_once(t
         assert len(lab.pending()) == 50
         assert lab.ledger_entries() == 50
         lab.start_pacs()
-        deadline = time.monotonic() + 120
-        while len(list(lab.pacs_dir.iterdir())) < 50 and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 50, 120, 0.5)
         assert len(list(lab.pacs_dir.iterdir())) == 50, lab.log()
-        deadline = time.monotonic() + 10
-        while lab.pending() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not lab.pending(), 10, 0.2)
         assert lab.pending() == []
         lines, out = lab.verify()
         assert out.returncode == 0 and len(lines) == 50, out.stdout
@@ -289,9 +292,7 @@ def test_a_gateway_killed_mid_transfer_loses_nothing_after_a_restart(tmp_path):
             [require_tool("storescu"), "-nh", "-aet", "MODALITY", "-aec", "SCANSEAL",
              "127.0.0.1", str(lab.gw_port), *map(str, files)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while len(list(lab.pacs_dir.iterdir())) < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 5, 30, 0.02)
         lab.gateway_proc.send_signal(signal.SIGKILL)
         lab.gateway_proc.wait()
         modality.wait(timeout=60)
@@ -301,9 +302,7 @@ def test_a_gateway_killed_mid_transfer_loses_nothing_after_a_restart(tmp_path):
         # The modality sends the whole series again, as it was not told all were stored.
         again = lab.store(files)
         assert again.returncode == 0, again.stdout + again.stderr + lab.log()
-        deadline = time.monotonic() + 30
-        while lab.pending() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not lab.pending(), 30, 0.2)
         assert lab.pending() == []
         assert not list((lab.spool / "incoming").iterdir())
         assert not [p for p in (lab.spool / "pending").iterdir()], "temporary files left"

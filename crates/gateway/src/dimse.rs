@@ -6,6 +6,8 @@ use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_ul::pdu::{PDataValue, PDataValueType};
+use dicom_ul::Pdu;
 
 use crate::GatewayError;
 
@@ -177,6 +179,19 @@ pub fn store_request(
             PrimitiveValue::from(sop_instance),
         ),
     ])
+}
+
+/// A P-DATA-TF carrying a whole command set (`bytes`) on presentation context `context`:
+/// command sets are small, so one PDU holds them.
+pub fn command_pdu(context: u8, bytes: Vec<u8>) -> Pdu {
+    Pdu::PData {
+        data: vec![PDataValue {
+            presentation_context_id: context,
+            value_type: PDataValueType::Command,
+            is_last: true,
+            data: bytes,
+        }],
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use dicom_ul::association::client::ClientAssociationOptions;
-use dicom_ul::pdu::{PDataValue, PDataValueType};
+use dicom_ul::pdu::PDataValueType;
 use dicom_ul::Pdu;
 
 use crate::dimse::{self, Command};
@@ -139,14 +139,7 @@ pub fn forward(
     };
     let command = dimse::store_request(1, &instance.sop_class, &instance.sop_instance)?;
     association
-        .send(&Pdu::PData {
-            data: vec![PDataValue {
-                presentation_context_id: context,
-                value_type: PDataValueType::Command,
-                is_last: true,
-                data: command,
-            }],
-        })
+        .send(&dimse::command_pdu(context, command))
         .map_err(|e| failed(format!("cannot send the command: {e}")))?;
     let mut file = File::open(path).map_err(|source| GatewayError::Io {
         path: path.to_path_buf(),

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use dicom_ul::association::server::{AccessControl, ServerAssociationOptions};
 use dicom_ul::association::Association;
-use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValue, PDataValueType, UserIdentity};
+use dicom_ul::pdu::{AssociationRJServiceUserReason, PDataValueType, UserIdentity};
 use dicom_ul::Pdu;
 use scanseal_keys::SigningKey;
-use scanseal_ledger::{instance_key as ledger_instance_key, sop_instance_uid, Ledger, NewEntry};
+use scanseal_ledger::{Ledger, NewEntry};
 use scanseal_seal::{seal_file_with, SealError, SealOptions};
 
 use crate::dimse::{self, status, Command};
@@ -379,7 +379,10 @@ impl Gateway {
                             return;
                         };
                         let outcome = match incoming.take() {
-                            Some((path, file)) => self.store(&request, path, file),
+                            Some((path, file)) => {
+                                drop(file);
+                                self.store(&request, path)
+                            }
                             None => Outcome {
                                 status: status::OUT_OF_RESOURCES,
                                 what: "not written to the spool".into(),
@@ -406,14 +409,7 @@ impl Gateway {
                 if let Some((request, field, code)) = reply {
                     let sent = dimse::response(&request, field, code).and_then(|bytes| {
                         association
-                            .send(&Pdu::PData {
-                                data: vec![PDataValue {
-                                    presentation_context_id: context,
-                                    value_type: PDataValueType::Command,
-                                    is_last: true,
-                                    data: bytes,
-                                }],
-                            })
+                            .send(&dimse::command_pdu(context, bytes))
                             .map_err(|e| GatewayError::Protocol(e.to_string()))
                     });
                     if let Err(e) = sent {
@@ -465,9 +461,9 @@ impl Gateway {
     }
 
     /// Seals, records and forwards one received instance; the status for the modality.
-    fn store(&self, command: &Command, incoming: PathBuf, file: File) -> Outcome {
+    fn store(&self, command: &Command, incoming: PathBuf) -> Outcome {
         let started = Instant::now();
-        let outcome = self.store_inner(command, &incoming, file);
+        let outcome = self.store_inner(command, &incoming);
         let _ = std::fs::remove_file(&incoming);
         let mut outcome = outcome.unwrap_or_else(|e| Outcome {
             status: match &e {
@@ -486,14 +482,12 @@ impl Gateway {
         &self,
         command: &Command,
         incoming: &std::path::Path,
-        file: File,
     ) -> Result<Outcome, GatewayError> {
         let uid = command
             .sop_instance
             .as_deref()
             .ok_or_else(|| GatewayError::Protocol("C-STORE without an SOP Instance UID".into()))?;
         let key = instance_key(uid);
-        drop(file);
         if self.spool.is_delivered(&key) {
             return Ok(Outcome {
                 status: status::SUCCESS,
@@ -524,8 +518,7 @@ impl Gateway {
                 &self.key,
                 &SealOptions::new(),
                 |record, canonical| {
-                    let uid = sop_instance_uid(canonical);
-                    let entry = NewEntry::for_seal(record, ledger_instance_key(uid.as_deref()))?;
+                    let entry = NewEntry::for_sealed_instance(record, canonical)?;
                     let mut ledger = self.ledger.lock().map_err(|_| {
                         GatewayError::Protocol("the ledger connection was lost".into())
                     })?;

@@ -82,6 +82,20 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
+    /// The entry for a seal just made over `canonical`: [`NewEntry::for_seal`] keyed by the
+    /// [`instance_key`] of its [`sop_instance_uid`]. This is how `sign`, `deidentify` and the
+    /// gateway record what they seal.
+    ///
+    /// # Errors
+    /// As [`NewEntry::for_seal`].
+    pub fn for_sealed_instance(
+        record: &SealRecord,
+        canonical: &Canonical,
+    ) -> Result<NewEntry, LedgerError> {
+        let uid = sop_instance_uid(canonical);
+        NewEntry::for_seal(record, instance_key(uid.as_deref()))
+    }
+
     /// The entry for a seal just made (or read back): kind, signer, pixels and predecessor come
     /// from the envelope's manifest, which is parsed but whose signature is not checked here.
     ///

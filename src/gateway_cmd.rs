@@ -27,8 +27,9 @@ pub struct GatewayArgs {
     /// The PACS to forward to: its AE title, host and port.
     #[arg(long, value_name = "AE@HOST:PORT")]
     forward: Destination,
-    /// Write seals as sidecars (DIR/<SOP Instance UID>.dcm.seal) and forward instances
-    /// unchanged, for a PACS that strips private elements.
+    /// Write seals as sidecars (DIR/KEY.seal, KEY the ledger's hash of the SOP Instance UID;
+    /// `verify --sidecar-dir DIR` finds them) and forward instances unchanged, for a PACS that
+    /// strips private elements.
     #[arg(long, value_name = "DIR")]
     sidecar_dir: Option<PathBuf>,
     /// Where instances wait, sealed, until the PACS has them [default: ./scanseal-spool].

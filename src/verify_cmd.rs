@@ -35,7 +35,8 @@ pub struct VerifyArgs {
     /// red (DIR/<file>.frame-<N>.png).
     #[arg(long, value_name = "DIR")]
     png: Option<PathBuf>,
-    /// Look for sidecars (FILE.seal) in DIR instead of next to each file.
+    /// Look for sidecars in DIR instead of next to each file: FILE.seal, or else the
+    /// instance's KEY.seal as the gateway writes them.
     #[arg(long, value_name = "DIR")]
     sidecar_dir: Option<PathBuf>,
     /// Also look each file up in this ledger: a sealed file's seal must be recorded; a file

@@ -104,20 +104,33 @@ class Lab:
             stdout=log, stderr=log)
         wait_port(self.gw_port)
 
-    def start_pacs(self):
+    def start_pacs(self, accept_compressed=True):
+        """storescp as the PACS; without `accept_compressed` it takes only uncompressed
+        transfer syntaxes (its default)."""
+        log = open(self.root / "pacs.log", "a")
         self.pacs_proc = subprocess.Popen(
-            [require_tool("storescp"), "-aet", "PACS", "+xa", "-od", str(self.pacs_dir),
-             str(self.pacs_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [require_tool("storescp"), "-v", "-aet", "PACS",
+             *(["+xa"] if accept_compressed else []), "-od", str(self.pacs_dir),
+             str(self.pacs_port)], stdout=log, stderr=log)
         wait_port(self.pacs_port)
+
+    def stop_pacs(self):
+        self.pacs_proc.kill()
+        self.pacs_proc.wait()
+        self.pacs_proc = None
+
+    def pacs_associations(self) -> int:
+        return len(re.findall(r"^I: Association Acknowledged", (self.root / "pacs.log").read_text(),
+                              re.M))
 
     def store(self, files, options=(), calling="MODALITY"):
         return self.run([require_tool("storescu"), "-v", "-nh", "-aet", calling, "-aec",
                          "SCANSEAL", *options, "127.0.0.1", str(self.gw_port),
                          *map(str, files)], check=False)
 
-    def verify(self):
+    def verify(self, extra=()):
         out = self.run([self.bin, "verify", "--trust", str(self.root / "trust.toml"),
-                        "--ledger", str(self.ledger), str(self.pacs_dir)], check=False)
+                        "--ledger", str(self.ledger), *extra, str(self.pacs_dir)], check=False)
         return out.stdout.splitlines()[:-1], out
 
     def ledger_entries(self) -> int:
@@ -201,7 +214,7 @@ def test_a_series_through_the_gateway_arrives_sealed_and_verifies(tmp_path):
         got_ts = sorted(str(pydicom.dcmread(p).file_meta.TransferSyntaxUID) for p in received)
         assert got_ts == sent_ts
         assert lab.pending() == []
-        assert len(re.findall(r"^scanseal gateway: STORED [0-9a-f]{32} from MODALITY", lab.log(),
+        assert len(re.findall(r"^scanseal gateway: STORED [0-9a-f]{64} from MODALITY", lab.log(),
                               re.M)) == sent
         # No UID in the log.
         for path, _ in series:
@@ -314,5 +327,128 @@ def test_a_gateway_killed_mid_transfer_loses_nothing_after_a_restart(tmp_path):
         assert all(line.startswith("INTACT ") for line in lines)
         # At most the one instance being sealed at the kill is recorded twice (spec/gateway.md §6).
         assert 30 <= lab.ledger_entries() <= 31
+    finally:
+        lab.stop()
+
+
+def test_a_series_on_one_association_goes_to_the_pacs_on_one_association(tmp_path):
+    lab = Lab(tmp_path)
+    try:
+        files = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 12)
+        lab.start_pacs()
+        lab.start_gateway()
+        out = lab.store(files)
+        assert out.returncode == 0, out.stdout + out.stderr + lab.log()
+        assert len(list(lab.pacs_dir.iterdir())) == 12
+        assert lab.pacs_associations() == 1, (tmp_path / "pacs.log").read_text()
+        # Another SOP class on the next association: a new PACS association, which also
+        # carries what follows it.
+        mr = make_copies(corpus_file("MR_small.dcm"), tmp_path / "mr", 3)
+        out = lab.store([*mr, *make_copies(corpus_file("MR_small.dcm"), tmp_path / "mr2", 2)])
+        assert out.returncode == 0, out.stdout + out.stderr + lab.log()
+        assert len(list(lab.pacs_dir.iterdir())) == 17
+        assert lab.pacs_associations() == 2
+        # The PACS restarted between two instances of one modality association: the gateway
+        # finds its association gone and sends on a new one.
+        modality = subprocess.Popen(
+            [require_tool("storescu"), "-nh", "-aet", "MODALITY", "-aec", "SCANSEAL",
+             "127.0.0.1", str(lab.gw_port),
+             *map(str, make_copies(corpus_file("CT_small.dcm"), tmp_path / "more", 40))],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 20, 30, 0.02)
+        lab.stop_pacs()
+        lab.start_pacs()
+        output, _ = modality.communicate(timeout=120)
+        wait_until(lambda: not lab.pending(), 30, 0.2)
+        assert lab.pending() == [], lab.log()
+        assert len(list(lab.pacs_dir.iterdir())) == 57, output + lab.log()
+        assert lab.pacs_associations() >= 3
+        lines, out = lab.verify()
+        assert out.returncode == 0 and len(lines) == 57, out.stdout
+        assert all(line.startswith("INTACT ") for line in lines)
+    finally:
+        lab.stop()
+
+
+def test_sidecar_mode_forwards_instances_unchanged_and_their_sidecars_verify(tmp_path):
+    lab = Lab(tmp_path)
+    sidecars = tmp_path / "sidecars"
+    try:
+        files = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 4)
+        rle = pydicom.dcmread(corpus_file("MR_small_RLE.dcm"))
+        rle.SOPInstanceUID = generate_uid()
+        rle.file_meta.MediaStorageSOPInstanceUID = rle.SOPInstanceUID
+        rle.save_as(tmp_path / "rle.dcm", enforce_file_format=True)
+        lab.start_pacs()
+        lab.start_gateway(["--sidecar-dir", str(sidecars)])
+        assert lab.store(files).returncode == 0, lab.log()
+        assert lab.store([tmp_path / "rle.dcm"], ["-xr"]).returncode == 0, lab.log()
+        sent = [*files, tmp_path / "rle.dcm"]
+        received = sorted(lab.pacs_dir.iterdir())
+        assert len(received) == len(sent)
+        # The PACS gets each instance as it was sent: no seal block, same elements.
+        by_uid = {str(pydicom.dcmread(p).SOPInstanceUID): p for p in sent}
+        for path in received:
+            got = pydicom.dcmread(path)
+            original = pydicom.dcmread(by_uid[str(got.SOPInstanceUID)])
+            assert not [e for e in got if e.tag.group == 0x7FF1]
+            # Data Set Trailing Padding is dropped by storescu itself, before the gateway.
+            if (0xFFFC, 0xFFFC) in original:
+                del original[0xFFFC, 0xFFFC]
+            assert got == original
+            assert got.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
+        # One sidecar per instance, named by a hash, never by the UID.
+        names = sorted(p.name for p in sidecars.iterdir())
+        assert len(names) == len(sent)
+        assert all(re.fullmatch(r"[0-9a-f]{64}\.seal", n) for n in names), names
+        assert not any(uid in " ".join(names) for uid in by_uid)
+        # Without the sidecars the PACS copies are unsigned; with them, intact and recorded.
+        lines, out = lab.verify()
+        assert out.returncode != 0 and all(l.startswith("UNSIGNED ") for l in lines), out.stdout
+        lines, out = lab.verify(["--sidecar-dir", str(sidecars)])
+        assert out.returncode == 0 and len(lines) == len(sent), out.stdout + out.stderr
+        for line in lines:
+            assert line.startswith("INTACT ") and "recorded in the ledger" in line, line
+        # A changed PACS copy no longer matches its sidecar.
+        tampered = pydicom.dcmread(received[0])
+        tampered.PatientName = "Someone^Else"
+        tampered.save_as(received[0], enforce_file_format=True)
+        lines, out = lab.verify(["--sidecar-dir", str(sidecars)])
+        assert out.returncode != 0
+        assert sum(l.startswith("ALTERED ") for l in lines) == 1, out.stdout
+        assert lab.ledger_entries() == len(sent)
+    finally:
+        lab.stop()
+
+
+def test_a_transfer_syntax_the_pacs_refuses_stays_spooled_without_holding_up_others(tmp_path):
+    lab = Lab(tmp_path)
+    try:
+        jp2k = pydicom.dcmread(corpus_file("MR_small_jp2klossless.dcm"))
+        jp2k.SOPInstanceUID = generate_uid()
+        jp2k.file_meta.MediaStorageSOPInstanceUID = jp2k.SOPInstanceUID
+        jp2k.save_as(tmp_path / "jp2k.dcm", enforce_file_format=True)
+        plain = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 3)
+        lab.start_pacs(accept_compressed=False)
+        lab.start_gateway()
+        out = lab.store([tmp_path / "jp2k.dcm"], ["-xv"])
+        assert re.search(r"Received Store Response \((Refused: SOPClassNotSupported|.*0122)",
+                         out.stdout + out.stderr), out.stdout + out.stderr
+        assert "not in transfer syntax 1.2.840.10008.1.2.4.90" in lab.log()
+        assert len(lab.pending()) == 1
+        # The refused instance is older, but the others are not held up behind it.
+        assert lab.store(plain).returncode == 0, lab.log()
+        time.sleep(3)  # a few retry rounds (--retry-max 2)
+        assert len(list(lab.pacs_dir.iterdir())) == 3
+        assert len(lab.pending()) == 1
+        # Once the PACS takes JPEG 2000, the spool delivers it, sealed once.
+        lab.stop_pacs()
+        lab.start_pacs(accept_compressed=True)
+        wait_until(lambda: not lab.pending(), 30, 0.2)
+        assert lab.pending() == [], lab.log()
+        lines, out = lab.verify()
+        assert out.returncode == 0 and len(lines) == 4, out.stdout
+        assert all(line.startswith("INTACT ") for line in lines)
+        assert lab.ledger_entries() == 4
     finally:
         lab.stop()

@@ -33,15 +33,24 @@ pub mod status {
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
     /// Processing failure (PS3.7 C.4.1): sealing or recording failed for another reason.
     pub const PROCESSING_FAILURE: u16 = 0x0110;
+    /// Refused: SOP Class not supported (PS3.7 C.5.7). The PACS does not accept the
+    /// instance's SOP class in its transfer syntax; the instance is sealed in the spool and
+    /// retried, in case the PACS's configuration changes.
+    pub const SOP_CLASS_NOT_SUPPORTED: u16 = 0x0122;
+    /// Refused: Not Authorized (PS3.7 C.5.9).
+    pub const NOT_AUTHORIZED: u16 = 0x0124;
 
     /// Whether a status is a success or a warning (the instance was stored).
     pub fn is_stored(status: u16) -> bool {
         status == SUCCESS || status & 0xF000 == 0xB000
     }
 
-    /// Whether a failure may go away by itself (worth retrying): Refused: Out of Resources.
-    pub fn is_transient(status: u16) -> bool {
-        status & 0xFF00 == 0xA700
+    /// Whether a failure is a refusal (Refused: Out of Resources, SOP Class not supported,
+    /// Not Authorized): the PACS did not take the instance this time, and may later. The
+    /// gateway keeps a refused instance pending and retries it; other failures (the PACS
+    /// found an error in the data set) would recur, so the instance is set aside.
+    pub fn is_refusal(status: u16) -> bool {
+        status & 0xFF00 == 0xA700 || status == SOP_CLASS_NOT_SUPPORTED || status == NOT_AUTHORIZED
     }
 }
 
@@ -215,7 +224,8 @@ mod tests {
         assert_eq!(reply.message_id, 7);
         assert_eq!(reply.status, Some(0xA700));
         assert!(!reply.has_data_set);
-        assert!(status::is_transient(0xA702) && !status::is_transient(0xC000));
+        assert!(status::is_refusal(0xA702) && status::is_refusal(0x0122));
+        assert!(!status::is_refusal(0xC000) && !status::is_refusal(0xA900));
         assert!(status::is_stored(0xB007) && !status::is_stored(0x0110));
     }
 }

@@ -16,7 +16,7 @@ mod server;
 mod spool;
 
 pub use dimse::{status, Command};
-pub use forward::{forward, stored_instance, Destination, StoredInstance};
+pub use forward::{forward, stored_instance, Destination, Forwarder, StoredInstance};
 pub use server::{Gateway, GatewayConfig, Placement, STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES};
 pub use spool::{instance_key, Spool};
 
@@ -47,6 +47,17 @@ pub enum GatewayError {
         destination: String,
         /// Why.
         reason: String,
+    },
+    /// The PACS took the association but not the instance's SOP class in its transfer
+    /// syntax.
+    #[error("forwarding to {destination}: {reason}")]
+    NotAccepted {
+        /// `AE@HOST:PORT`.
+        destination: String,
+        /// What it does not accept.
+        reason: String,
+        /// The status the modality is given for it.
+        status: u16,
     },
     /// Sealing failed.
     #[error(transparent)]

@@ -17,7 +17,7 @@ use scanseal_ledger::{Ledger, NewEntry};
 use scanseal_seal::{seal_file_with, SealError, SealOptions};
 
 use crate::dimse::{self, status, Command};
-use crate::forward::{forward, Destination};
+use crate::forward::{Destination, Forwarder};
 use crate::spool::{instance_key, Spool};
 use crate::GatewayError;
 
@@ -124,8 +124,8 @@ const VERIFICATION: &str = "1.2.840.10008.1.1";
 pub enum Placement {
     /// In the instance (its seal block); the PACS receives the sealed instance.
     Embedded,
-    /// In `DIR/<SOP Instance UID>.dcm.seal`; the PACS receives the instance as it came (for
-    /// a PACS that strips private elements).
+    /// In `DIR/KEY.seal` (KEY: [`instance_key`], the ledger's key of the instance); the PACS
+    /// receives the instance as it came (for a PACS that strips private elements).
     Sidecar(PathBuf),
 }
 
@@ -190,6 +190,19 @@ struct Outcome {
     what: String,
 }
 
+/// What became of one attempt to give a pending instance to the PACS.
+enum Delivery {
+    /// The PACS stored it (its success or warning status).
+    Stored(u16),
+    /// The PACS had it already (another thread delivered it meanwhile).
+    AlreadyDelivered,
+    /// It stays pending: the PACS refused it with `status` (or, when `unreachable`, could not
+    /// be reached, and the modality is told A700).
+    Kept { status: u16, unreachable: bool },
+    /// The PACS found an error in it (its status); moved to `failed/`.
+    SetAside(u16),
+}
+
 impl Gateway {
     /// A gateway sealing with `key`, recording in `ledger`; `log` receives one line per
     /// instance and per notable event (never a UID or other header value).
@@ -252,6 +265,8 @@ impl Gateway {
     }
 
     fn association(&self, stream: TcpStream) {
+        // Responses are small writes after a read: do not let them wait for a delayed ACK.
+        let _ = stream.set_nodelay(true);
         let peer = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -278,6 +293,12 @@ impl Gateway {
             }
         };
         let calling = association.peer_ae_title().trim().to_string();
+        // Instances of this association go to the PACS on one association of the gateway's.
+        let mut forwarder = Forwarder::new(
+            self.config.destination.clone(),
+            &self.config.ae_title,
+            self.config.timeout,
+        );
         let contexts: Vec<(u8, String)> = association
             .presentation_contexts()
             .iter()
@@ -381,7 +402,7 @@ impl Gateway {
                         let outcome = match incoming.take() {
                             Some((path, file)) => {
                                 drop(file);
-                                self.store(&request, path)
+                                self.store(&request, path, &mut forwarder)
                             }
                             None => Outcome {
                                 status: status::OUT_OF_RESOURCES,
@@ -461,9 +482,9 @@ impl Gateway {
     }
 
     /// Seals, records and forwards one received instance; the status for the modality.
-    fn store(&self, command: &Command, incoming: PathBuf) -> Outcome {
+    fn store(&self, command: &Command, incoming: PathBuf, forwarder: &mut Forwarder) -> Outcome {
         let started = Instant::now();
-        let outcome = self.store_inner(command, &incoming);
+        let outcome = self.store_inner(command, &incoming, forwarder);
         let _ = std::fs::remove_file(&incoming);
         let mut outcome = outcome.unwrap_or_else(|e| Outcome {
             status: match &e {
@@ -482,6 +503,7 @@ impl Gateway {
         &self,
         command: &Command,
         incoming: &std::path::Path,
+        forwarder: &mut Forwarder,
     ) -> Result<Outcome, GatewayError> {
         let uid = command
             .sop_instance
@@ -496,7 +518,9 @@ impl Gateway {
         }
         let pending = self.spool.pending(&key);
         let mut what = String::from("sealed earlier");
-        if !pending.exists() {
+        if self.spool.requeue_failed(&key)? {
+            what = String::from("sealed earlier, set aside after a PACS error, sent again");
+        } else if !pending.exists() {
             let (placement, keep_original) = match &self.config.placement {
                 Placement::Embedded => (
                     scanseal_seal::Placement::Embedded {
@@ -506,7 +530,7 @@ impl Gateway {
                 ),
                 Placement::Sidecar(dir) => (
                     scanseal_seal::Placement::Sidecar {
-                        path: dir.join(format!("{uid}.dcm.seal")),
+                        path: dir.join(format!("{key}.seal")),
                     },
                     true,
                 ),
@@ -541,13 +565,13 @@ impl Gateway {
                 None => "sealed".into(),
             };
         }
-        let code = self.deliver(&key)?;
-        let delivery = if status::is_stored(code) {
-            "forwarded"
-        } else if status::is_transient(code) {
-            "kept in the spool for retry"
-        } else {
-            "refused by the PACS, kept in spool/failed"
+        let (code, delivery) = match self.deliver(&key, forwarder)? {
+            Delivery::Stored(code) => (code, "forwarded"),
+            Delivery::AlreadyDelivered => (status::SUCCESS, "the PACS has it"),
+            Delivery::Kept { status, .. } => (status, "kept in the spool for retry"),
+            Delivery::SetAside(code) => {
+                (code, "the PACS found an error; set aside in spool/failed")
+            }
         };
         Ok(Outcome {
             status: code,
@@ -555,9 +579,9 @@ impl Gateway {
         })
     }
 
-    /// Sends pending instance `key` to the PACS unless another thread is: the status for the
-    /// modality (success, out of resources while it stays pending, or the PACS's refusal).
-    fn deliver(&self, key: &str) -> Result<u16, GatewayError> {
+    /// Sends pending instance `key` to the PACS through `forwarder` unless another thread is
+    /// sending it (then, after waiting for that thread, reports it kept).
+    fn deliver(&self, key: &str, forwarder: &mut Forwarder) -> Result<Delivery, GatewayError> {
         let deadline = Instant::now() + self.config.timeout * 2;
         loop {
             let claimed = self
@@ -569,41 +593,62 @@ impl Gateway {
                 break;
             }
             if Instant::now() > deadline {
-                return Ok(status::OUT_OF_RESOURCES);
+                return Ok(Delivery::Kept {
+                    status: status::OUT_OF_RESOURCES,
+                    unreachable: false,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let result = self.deliver_claimed(key);
+        let result = self.deliver_claimed(key, forwarder);
         if let Ok(mut set) = self.in_flight.lock() {
             set.remove(key);
         }
         result
     }
 
-    fn deliver_claimed(&self, key: &str) -> Result<u16, GatewayError> {
+    fn deliver_claimed(
+        &self,
+        key: &str,
+        forwarder: &mut Forwarder,
+    ) -> Result<Delivery, GatewayError> {
         if self.spool.is_delivered(key) {
-            return Ok(status::SUCCESS);
+            return Ok(Delivery::AlreadyDelivered);
         }
-        let pending = self.spool.pending(key);
-        match forward(
-            &pending,
-            &self.config.destination,
-            &self.config.ae_title,
-            self.config.timeout,
-        ) {
+        match forwarder.send(&self.spool.pending(key)) {
             Ok(code) if status::is_stored(code) => {
                 self.spool.mark_delivered(key)?;
-                Ok(code)
+                Ok(Delivery::Stored(code))
             }
-            Ok(code) if status::is_transient(code) => Ok(status::OUT_OF_RESOURCES),
+            Ok(code) if status::is_refusal(code) => {
+                (self.log)(&format!(
+                    "SPOOLED {key}: the PACS refused it (status {code:04X})"
+                ));
+                Ok(Delivery::Kept {
+                    status: code,
+                    unreachable: false,
+                })
+            }
             Ok(code) => {
                 self.spool.mark_failed(key)?;
-                (self.log)(&format!("REFUSED {key} by the PACS (status {code:04X})"));
-                Ok(code)
+                (self.log)(&format!(
+                    "SET ASIDE {key} in spool/failed: the PACS answered error {code:04X}"
+                ));
+                Ok(Delivery::SetAside(code))
+            }
+            Err(GatewayError::NotAccepted { reason, status, .. }) => {
+                (self.log)(&format!("SPOOLED {key}: {reason}"));
+                Ok(Delivery::Kept {
+                    status,
+                    unreachable: false,
+                })
             }
             Err(GatewayError::Forward { reason, .. }) => {
                 (self.log)(&format!("SPOOLED {key}: {reason}"));
-                Ok(status::OUT_OF_RESOURCES)
+                Ok(Delivery::Kept {
+                    status: status::OUT_OF_RESOURCES,
+                    unreachable: true,
+                })
             }
             Err(e) => Err(e),
         }
@@ -614,19 +659,28 @@ impl Gateway {
     fn retry_loop(&self) {
         let mut delay = self.config.retry_min;
         loop {
-            let keys = self.spool.pending_keys();
+            let mut forwarder = Forwarder::new(
+                self.config.destination.clone(),
+                &self.config.ae_title,
+                self.config.timeout,
+            );
             let mut stalled = false;
             let mut sent = BTreeSet::new();
-            for key in keys {
-                match self.deliver(&key) {
-                    Ok(code) if status::is_stored(code) => {
+            for key in self.spool.pending_keys() {
+                match self.deliver(&key, &mut forwarder) {
+                    Ok(Delivery::Stored(_)) => {
                         sent.insert(key);
                     }
-                    Ok(code) if status::is_transient(code) => {
+                    // The PACS is not there: the next instance would not get through either.
+                    Ok(Delivery::Kept {
+                        unreachable: true, ..
+                    }) => {
                         stalled = true;
                         break;
                     }
-                    Ok(_) => {}
+                    // Refused for itself: the others may still go.
+                    Ok(Delivery::Kept { .. }) => stalled = true,
+                    Ok(Delivery::SetAside(_) | Delivery::AlreadyDelivered) => {}
                     Err(e) => {
                         (self.log)(&format!("RETRY {key}: {e}"));
                         stalled = true;
@@ -634,6 +688,7 @@ impl Gateway {
                     }
                 }
             }
+            forwarder.close();
             for key in &sent {
                 (self.log)(&format!("FORWARDED {key} from the spool"));
             }

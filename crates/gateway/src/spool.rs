@@ -6,24 +6,21 @@
 //! - `pending/KEY.dcm`: sealed and recorded, not yet accepted by the PACS;
 //! - `delivered/KEY`: an empty marker per instance the PACS accepted, so that a sender that
 //!   repeats an instance (it did not get the answer) does not make a second seal;
-//! - `failed/KEY.dcm`: refused by the PACS for good (not retried; for a person to look at).
+//! - `failed/KEY.dcm`: the PACS answered with an error status (not retried, since the same
+//!   data set would get the same error; for a person to look at, or sent again by the modality).
 //!
-//! `KEY` is a hash of the SOP Instance UID ([`instance_key`]): file names carry no UID.
+//! `KEY` is the ledger's hash of the SOP Instance UID ([`instance_key`]): file names carry no
+//! UID.
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest as _, Sha256};
-
 use crate::GatewayError;
 
-/// The spool's directory name for an instance: the first 32 hex digits of
-/// SHA-256("scanseal-gateway-instance-v1" ‖ SOP Instance UID). Also the instance's name in
-/// the log, so that logs carry no UID.
+/// The name of an instance in the spool, in sidecar file names and in the log: the hex of
+/// its ledger key, SHA-256("scanseal-ledger-v1 sop-instance-uid" ‖ 0x00 ‖ SOP Instance UID)
+/// (spec/ledger.md §3.2). It carries no UID, and it finds the instance's entries in the ledger.
 pub fn instance_key(sop_instance_uid: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"scanseal-gateway-instance-v1");
-    hasher.update(sop_instance_uid.as_bytes());
-    hex::encode(&hasher.finalize()[..16])
+    scanseal_ledger::instance_key(Some(sop_instance_uid)).to_hex()
 }
 
 /// The spool directory.
@@ -107,16 +104,37 @@ impl Spool {
         })
     }
 
-    /// Moves instance `key` out of the retry queue after the PACS refused it for good.
+    /// Moves instance `key` back from `failed/` to `pending/` (a modality sent it again after
+    /// the PACS found an error in it): whether it was there.
+    ///
+    /// # Errors
+    /// `Io` when it is there but cannot be moved.
+    pub fn requeue_failed(&self, key: &str) -> Result<bool, GatewayError> {
+        let failed = self.root.join("failed").join(format!("{key}.dcm"));
+        if !failed.exists() {
+            return Ok(false);
+        }
+        let pending = self.pending(key);
+        std::fs::rename(&failed, &pending).map_err(|source| GatewayError::Io {
+            path: failed,
+            source,
+        })?;
+        scanseal_seal::sync_directory(&pending);
+        Ok(true)
+    }
+
+    /// Moves instance `key` out of the retry queue after the PACS found an error in it.
     ///
     /// # Errors
     /// `Io` when it cannot be moved.
     pub fn mark_failed(&self, key: &str) -> Result<(), GatewayError> {
         let target = self.root.join("failed").join(format!("{key}.dcm"));
         std::fs::rename(self.pending(key), &target).map_err(|source| GatewayError::Io {
-            path: target,
+            path: target.clone(),
             source,
-        })
+        })?;
+        scanseal_seal::sync_directory(&target);
+        Ok(())
     }
 
     /// The keys of the instances waiting for the PACS, oldest first.

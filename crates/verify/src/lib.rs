@@ -101,6 +101,29 @@ pub struct VerifyOptions<'a> {
     pub ledger: Option<&'a scanseal_ledger::Ledger>,
 }
 
+/// The sidecar to look for (spec/seal-format.md §6.2): `FILE.seal`, in `dir` when given; in a
+/// sidecar directory that has no `FILE.seal`, the instance's `KEY.seal` when it exists, KEY
+/// being the hex of its ledger key (the gateway names its sidecars so, spec/gateway.md §5: the
+/// name carries no UID, and any copy of the instance, however named, finds its sidecar).
+fn sidecar_for(path: &Path, instance: &DicomInstance, dir: Option<&Path>) -> PathBuf {
+    let by_name = sidecar_path(path, dir);
+    if let Some(dir) = dir {
+        if !by_name.exists() {
+            let uid = instance.text_value(&[], dicom_core::Tag(0x0008, 0x0018));
+            if let Some(uid) = uid {
+                let by_key = dir.join(format!(
+                    "{}.seal",
+                    scanseal_ledger::instance_key(Some(&uid)).to_hex()
+                ));
+                if by_key.exists() {
+                    return by_key;
+                }
+            }
+        }
+    }
+    by_name
+}
+
 /// Verifies the file at `path` against `trust`.
 pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions<'_>) -> Report {
     let mut report = Report::new(path);
@@ -114,7 +137,7 @@ pub fn verify_file(path: &Path, trust: &TrustStore, options: &VerifyOptions<'_>)
             return report.conclude(Verdict::Error, format!("not a readable DICOM file: {e}"))
         }
     };
-    let sidecar = sidecar_path(path, options.sidecar_dir.as_deref());
+    let sidecar = sidecar_for(path, &instance, options.sidecar_dir.as_deref());
     let found = match read_chain(&mut file, Some(&sidecar)) {
         Ok(Some(found)) => found,
         Ok(None) => {

@@ -190,12 +190,28 @@ struct Outcome {
     what: String,
 }
 
+/// A thread's hold on one instance (see `Gateway::claim`); released when dropped.
+struct Claim<'a> {
+    in_flight: &'a Mutex<HashSet<String>>,
+    key: String,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&self.key);
+        }
+    }
+}
+
 /// What became of one attempt to give a pending instance to the PACS.
 enum Delivery {
     /// The PACS stored it (its success or warning status).
     Stored(u16),
     /// The PACS had it already (another thread delivered it meanwhile).
     AlreadyDelivered,
+    /// It was no longer pending (another thread set it aside meanwhile).
+    NotPending,
     /// It stays pending: the PACS refused it with `status` (or, when `unreachable`, could not
     /// be reached, and the modality is told A700).
     Kept { status: u16, unreachable: bool },
@@ -510,6 +526,14 @@ impl Gateway {
             .as_deref()
             .ok_or_else(|| GatewayError::Protocol("C-STORE without an SOP Instance UID".into()))?;
         let key = instance_key(uid);
+        // Held through the checks, the seal and the delivery: a repeat of the instance arriving
+        // meanwhile (on another association) waits, then finds it delivered or pending.
+        let Some(_claim) = self.claim(&key, self.config.timeout * 2) else {
+            return Ok(Outcome {
+                status: status::OUT_OF_RESOURCES,
+                what: "another association is still storing it".into(),
+            });
+        };
         if self.spool.is_delivered(&key) {
             return Ok(Outcome {
                 status: status::SUCCESS,
@@ -565,9 +589,10 @@ impl Gateway {
                 None => "sealed".into(),
             };
         }
-        let (code, delivery) = match self.deliver(&key, forwarder)? {
+        let (code, delivery) = match self.deliver_claimed(&key, forwarder)? {
             Delivery::Stored(code) => (code, "forwarded"),
             Delivery::AlreadyDelivered => (status::SUCCESS, "the PACS has it"),
+            Delivery::NotPending => (status::PROCESSING_FAILURE, "lost from the spool"),
             Delivery::Kept { status, .. } => (status, "kept in the spool for retry"),
             Delivery::SetAside(code) => {
                 (code, "the PACS found an error; set aside in spool/failed")
@@ -579,10 +604,10 @@ impl Gateway {
         })
     }
 
-    /// Sends pending instance `key` to the PACS through `forwarder` unless another thread is
-    /// sending it (then, after waiting for that thread, reports it kept).
-    fn deliver(&self, key: &str, forwarder: &mut Forwarder) -> Result<Delivery, GatewayError> {
-        let deadline = Instant::now() + self.config.timeout * 2;
+    /// Claims instance `key` for the calling thread, waiting up to `wait` while another
+    /// thread holds it: one thread at a time seals, sends or moves an instance.
+    fn claim(&self, key: &str, wait: Duration) -> Option<Claim<'_>> {
+        let deadline = Instant::now() + wait;
         loop {
             let claimed = self
                 .in_flight
@@ -590,23 +615,19 @@ impl Gateway {
                 .map(|mut set| set.insert(key.to_string()))
                 .unwrap_or(false);
             if claimed {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Ok(Delivery::Kept {
-                    status: status::OUT_OF_RESOURCES,
-                    unreachable: false,
+                return Some(Claim {
+                    in_flight: &self.in_flight,
+                    key: key.to_string(),
                 });
             }
-            std::thread::sleep(Duration::from_millis(20));
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
-        let result = self.deliver_claimed(key, forwarder);
-        if let Ok(mut set) = self.in_flight.lock() {
-            set.remove(key);
-        }
-        result
     }
 
+    /// Sends pending instance `key` (claimed by the caller) to the PACS through `forwarder`.
     fn deliver_claimed(
         &self,
         key: &str,
@@ -614,6 +635,9 @@ impl Gateway {
     ) -> Result<Delivery, GatewayError> {
         if self.spool.is_delivered(key) {
             return Ok(Delivery::AlreadyDelivered);
+        }
+        if !self.spool.pending(key).exists() {
+            return Ok(Delivery::NotPending);
         }
         match forwarder.send(&self.spool.pending(key)) {
             Ok(code) if status::is_stored(code) => {
@@ -667,7 +691,11 @@ impl Gateway {
             let mut stalled = false;
             let mut sent = BTreeSet::new();
             for key in self.spool.pending_keys() {
-                match self.deliver(&key, &mut forwarder) {
+                // One being stored by a modality's association is that association's to send.
+                let Some(_claim) = self.claim(&key, Duration::ZERO) else {
+                    continue;
+                };
+                match self.deliver_claimed(&key, &mut forwarder) {
                     Ok(Delivery::Stored(_)) => {
                         sent.insert(key);
                     }
@@ -680,7 +708,9 @@ impl Gateway {
                     }
                     // Refused for itself: the others may still go.
                     Ok(Delivery::Kept { .. }) => stalled = true,
-                    Ok(Delivery::SetAside(_) | Delivery::AlreadyDelivered) => {}
+                    Ok(
+                        Delivery::SetAside(_) | Delivery::AlreadyDelivered | Delivery::NotPending,
+                    ) => {}
                     Err(e) => {
                         (self.log)(&format!("RETRY {key}: {e}"));
                         stalled = true;

@@ -188,6 +188,8 @@ impl AccessControl for Callers {
 struct Outcome {
     status: u16,
     what: String,
+    /// From the data set received to the answer, in milliseconds.
+    millis: u128,
 }
 
 /// A thread's hold on one instance (see `Gateway::claim`); released when dropped.
@@ -423,6 +425,7 @@ impl Gateway {
                             None => Outcome {
                                 status: status::OUT_OF_RESOURCES,
                                 what: "not written to the spool".into(),
+                                millis: 0,
                             },
                         };
                         let key = request
@@ -431,12 +434,13 @@ impl Gateway {
                             .map(instance_key)
                             .unwrap_or_else(|| "-".into());
                         (self.log)(&format!(
-                            "{} {key} from {calling}: {} (status {:04X})",
+                            "{} {key} from {calling} in {} ms: {} (status {:04X})",
                             if status::is_stored(outcome.status) {
                                 "STORED"
                             } else {
                                 "FAILED"
                             },
+                            outcome.millis,
                             outcome.what,
                             outcome.status
                         ));
@@ -510,8 +514,9 @@ impl Gateway {
                 _ => status::PROCESSING_FAILURE,
             },
             what: e.to_string(),
+            millis: 0,
         });
-        outcome.what = format!("{} in {} ms", outcome.what, started.elapsed().as_millis());
+        outcome.millis = started.elapsed().as_millis();
         outcome
     }
 
@@ -532,12 +537,14 @@ impl Gateway {
             return Ok(Outcome {
                 status: status::OUT_OF_RESOURCES,
                 what: "another association is still storing it".into(),
+                millis: 0,
             });
         };
         if self.spool.is_delivered(&key) {
             return Ok(Outcome {
                 status: status::SUCCESS,
                 what: "sent again; the PACS already has it".into(),
+                millis: 0,
             });
         }
         let pending = self.spool.pending(&key);
@@ -601,6 +608,7 @@ impl Gateway {
         Ok(Outcome {
             status: code,
             what: format!("{what}; {delivery}"),
+            millis: 0,
         })
     }
 

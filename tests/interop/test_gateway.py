@@ -354,18 +354,21 @@ def test_a_series_on_one_association_goes_to_the_pacs_on_one_association(tmp_pat
         modality = subprocess.Popen(
             [require_tool("storescu"), "-nh", "-aet", "MODALITY", "-aec", "SCANSEAL",
              "127.0.0.1", str(lab.gw_port),
-             *map(str, make_copies(corpus_file("CT_small.dcm"), tmp_path / "more", 40))],
+             *map(str, make_copies(corpus_file("CT_small.dcm"), tmp_path / "more", 100))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 20, 30, 0.02)
+        wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 20, 30, 0.005)
         lab.stop_pacs()
+        before = len(list(lab.pacs_dir.iterdir()))
+        assert 20 <= before < 117, "the PACS restart did not land mid-transfer"
         lab.start_pacs()
         output, _ = modality.communicate(timeout=120)
         wait_until(lambda: not lab.pending(), 30, 0.2)
         assert lab.pending() == [], lab.log()
-        assert len(list(lab.pacs_dir.iterdir())) == 57, output + lab.log()
-        assert lab.pacs_associations() >= 3
+        assert len(list(lab.pacs_dir.iterdir())) == 117, output + lab.log()
+        # Two before, the one the restart cut, and at least one after it.
+        assert lab.pacs_associations() >= 4
         lines, out = lab.verify()
-        assert out.returncode == 0 and len(lines) == 57, out.stdout
+        assert out.returncode == 0 and len(lines) == 117, out.stdout
         assert all(line.startswith("INTACT ") for line in lines)
     finally:
         lab.stop()

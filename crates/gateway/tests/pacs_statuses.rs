@@ -6,7 +6,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,9 @@ struct FakePacs {
     associations: Arc<AtomicUsize>,
     /// How long it takes, once a data set is in, to answer.
     delay: Arc<Mutex<Duration>>,
+    /// Whether it closes the connection after each answer, without a release (as a PACS
+    /// closing associations it finds idle, or restarting, does).
+    hang_up: Arc<AtomicBool>,
 }
 
 impl FakePacs {
@@ -62,7 +65,9 @@ impl FakePacs {
             requests: Arc::new(AtomicUsize::new(0)),
             associations: Arc::new(AtomicUsize::new(0)),
             delay: Arc::new(Mutex::new(Duration::ZERO)),
+            hang_up: Arc::new(AtomicBool::new(false)),
         };
+        let hang_up = Arc::clone(&pacs.hang_up);
         let delay = Arc::clone(&pacs.delay);
         let status = Arc::clone(&pacs.status);
         let requests = Arc::clone(&pacs.requests);
@@ -74,8 +79,16 @@ impl FakePacs {
                 let requests = Arc::clone(&requests);
                 let associations = Arc::clone(&associations);
                 let delay = Arc::clone(&delay);
+                let hang_up = Arc::clone(&hang_up);
                 std::thread::spawn(move || {
-                    serve_pacs_association(stream, &status, &requests, &associations, &delay);
+                    serve_pacs_association(
+                        stream,
+                        &status,
+                        &requests,
+                        &associations,
+                        &delay,
+                        &hang_up,
+                    );
                 });
             }
         });
@@ -88,6 +101,10 @@ impl FakePacs {
 
     fn set_delay(&self, delay: Duration) {
         *self.delay.lock().unwrap() = delay;
+    }
+
+    fn hang_up_after_each_answer(&self) {
+        self.hang_up.store(true, Ordering::SeqCst);
     }
 
     fn requests(&self) -> usize {
@@ -112,6 +129,7 @@ fn serve_pacs_association(
     requests: &AtomicUsize,
     associations: &AtomicUsize,
     delay: &Mutex<Duration>,
+    hang_up: &AtomicBool,
 ) {
     let options = ServerAssociationOptions::new()
         .accept_any()
@@ -176,7 +194,9 @@ fn serve_pacs_association(
                     std::thread::sleep(pause);
                     let code = *status.lock().unwrap();
                     let reply = response(&request, C_STORE_RSP, code);
-                    if association.send(&command_pdu(context, reply)).is_err() {
+                    if association.send(&command_pdu(context, reply)).is_err()
+                        || hang_up.load(Ordering::SeqCst)
+                    {
                         return;
                     }
                 }
@@ -540,6 +560,31 @@ fn instances_of_one_modality_association_reach_the_pacs_on_one_association() {
     assert!(gateway.delivered(&third_key).is_file());
     assert_eq!(pacs.requests(), 3);
     assert_eq!(pacs.associations(), 2);
+}
+
+#[test]
+fn an_association_the_pacs_dropped_between_instances_is_replaced_and_the_instance_sent() {
+    let pacs = FakePacs::start(status::SUCCESS);
+    pacs.hang_up_after_each_answer();
+    let gateway = TestGateway::start(pacs.destination(), NO_RETRY);
+    let inputs = tempfile::tempdir().unwrap();
+    let mut modality = gateway.modality();
+    for seed in 40..43 {
+        let (path, key) = ct_instance(inputs.path(), seed);
+        assert_eq!(
+            modality.send(&path).unwrap(),
+            status::SUCCESS,
+            "{:?}",
+            gateway.log_lines()
+        );
+        assert!(gateway.delivered(&key).is_file());
+    }
+    modality.close();
+    // Each instance after the first found the gateway's association gone and went on a new one.
+    assert_eq!(pacs.requests(), 3);
+    assert_eq!(pacs.associations(), 3);
+    assert_eq!(gateway.ledger_size(), 3);
+    assert!(gateway.files("pending").is_empty());
 }
 
 #[test]

@@ -559,12 +559,23 @@ impl Gateway {
                     },
                     false,
                 ),
-                Placement::Sidecar(dir) => (
-                    scanseal_seal::Placement::Sidecar {
-                        path: dir.join(format!("{key}.seal")),
-                    },
-                    true,
-                ),
+                Placement::Sidecar(dir) => {
+                    let sidecar = dir.join(format!("{key}.seal"));
+                    // A sidecar for an instance neither pending, delivered nor set aside is
+                    // what a run killed after the seal and before the rename into pending/
+                    // left: nothing was forwarded with it (its ledger entry stays, spec §6).
+                    if sidecar.exists() {
+                        std::fs::remove_file(&sidecar).map_err(|source| GatewayError::Io {
+                            path: sidecar.clone(),
+                            source,
+                        })?;
+                        (self.log)(&format!(
+                            "REPLACED {key}.seal, left by a run cut short before the instance \
+                             was spooled"
+                        ));
+                    }
+                    (scanseal_seal::Placement::Sidecar { path: sidecar }, true)
+                }
             };
             let mut seq = None;
             seal_file_with(

@@ -267,6 +267,15 @@ impl TestGateway {
     /// A gateway forwarding to `destination`, re-sending its spool after `retry_min`
     /// (doubled up to twice that).
     fn start(destination: Destination, retry_min: Duration) -> TestGateway {
+        TestGateway::start_with(destination, retry_min, None)
+    }
+
+    /// As `start`, writing sidecars to `sidecar_dir` when given.
+    fn start_with(
+        destination: Destination,
+        retry_min: Duration,
+        sidecar_dir: Option<PathBuf>,
+    ) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
         let ledger_path = dir.path().join("ledger.db");
@@ -277,7 +286,7 @@ impl TestGateway {
             ae_title: GATEWAY_AE.into(),
             destination,
             spool: spool.clone(),
-            placement: Placement::Embedded,
+            placement: sidecar_dir.map_or(Placement::Embedded, Placement::Sidecar),
             allow_calling: Vec::new(),
             retry_min,
             retry_max: retry_min * 2,
@@ -585,6 +594,35 @@ fn an_association_the_pacs_dropped_between_instances_is_replaced_and_the_instanc
     assert_eq!(pacs.associations(), 3);
     assert_eq!(gateway.ledger_size(), 3);
     assert!(gateway.files("pending").is_empty());
+}
+
+#[test]
+fn a_sidecar_left_by_a_run_cut_short_is_replaced_not_an_obstacle() {
+    let pacs = FakePacs::start(status::SUCCESS);
+    let sidecars = tempfile::tempdir().unwrap();
+    let gateway = TestGateway::start_with(
+        pacs.destination(),
+        NO_RETRY,
+        Some(sidecars.path().to_path_buf()),
+    );
+    let inputs = tempfile::tempdir().unwrap();
+    let (path, key) = ct_instance(inputs.path(), 50);
+    // What a gateway killed between writing the sidecar and spooling the instance leaves.
+    let sidecar = sidecars.path().join(format!("{key}.seal"));
+    std::fs::write(&sidecar, b"left by a run cut short").unwrap();
+    let mut modality = gateway.modality();
+    assert_eq!(
+        modality.send(&path).unwrap(),
+        status::SUCCESS,
+        "{:?}",
+        gateway.log_lines()
+    );
+    modality.close();
+    assert!(gateway.logged(|l| l.starts_with(&format!("REPLACED {key}.seal"))));
+    let chain = std::fs::read(&sidecar).unwrap();
+    assert!(scanseal_seal::SealChain::from_cbor(&chain).is_ok());
+    assert!(gateway.delivered(&key).is_file());
+    assert_eq!(gateway.ledger_size(), 1);
 }
 
 #[test]

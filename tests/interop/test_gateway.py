@@ -123,10 +123,18 @@ class Lab:
         return len(re.findall(r"^I: Association Acknowledged", (self.root / "pacs.log").read_text(),
                               re.M))
 
+    def storescu(self, files, options=(), calling="MODALITY"):
+        """The storescu command sending `files` to the gateway on one association."""
+        return [require_tool("storescu"), "-v", "-nh", "-aet", calling, "-aec", "SCANSEAL",
+                *options, "127.0.0.1", str(self.gw_port), *map(str, files)]
+
     def store(self, files, options=(), calling="MODALITY"):
-        return self.run([require_tool("storescu"), "-v", "-nh", "-aet", calling, "-aec",
-                         "SCANSEAL", *options, "127.0.0.1", str(self.gw_port),
-                         *map(str, files)], check=False)
+        return self.run(self.storescu(files, options, calling), check=False)
+
+    def start_store(self, files):
+        """storescu in the background, its output (text) on stdout."""
+        return subprocess.Popen(self.storescu(files), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
 
     def verify(self, extra=()):
         out = self.run([self.bin, "verify", "--trust", str(self.root / "trust.toml"),
@@ -150,18 +158,25 @@ class Lab:
                 proc.wait()
 
 
+def save_with_new_uid(ds, path: Path) -> Path:
+    """Saves `ds` at `path` as a new instance (a fresh SOP Instance UID, meta included)."""
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def copy_with_new_uid(source: Path, path: Path) -> Path:
+    return save_with_new_uid(pydicom.dcmread(source), path)
+
+
 def make_copies(source: Path, out: Path, count: int) -> list[Path]:
     out.mkdir()
     files = []
     for i in range(count):
         ds = pydicom.dcmread(source)
-        uid = generate_uid()
-        ds.SOPInstanceUID = uid
-        ds.file_meta.MediaStorageSOPInstanceUID = uid
         ds.InstanceNumber = i + 1
-        path = out / f"{i:03}.dcm"
-        ds.save_as(path, enforce_file_format=True)
-        files.append(path)
+        files.append(save_with_new_uid(ds, out / f"{i:03}.dcm"))
     return files
 
 
@@ -173,10 +188,7 @@ def synthetic_multiframe(out: Path, frames: int) -> Path:
     ds.NumberOfFrames = frames
     ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7.3"
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.save_as(out, enforce_file_format=True)
-    return out
+    return save_with_new_uid(ds, out)
 
 
 def test_a_series_through_the_gateway_arrives_sealed_and_verifies(tmp_path):
@@ -189,12 +201,7 @@ def test_a_series_through_the_gateway_arrives_sealed_and_verifies(tmp_path):
         # each gets its own UID, so that the gateway sees distinct instances.
         series = []
         for name, options in SERIES:
-            ds = pydicom.dcmread(corpus_file(name))
-            ds.SOPInstanceUID = generate_uid()
-            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-            path = tmp_path / name
-            ds.save_as(path, enforce_file_format=True)
-            series.append((path, options))
+            series.append((copy_with_new_uid(corpus_file(name), tmp_path / name), options))
         series.append((synthetic_multiframe(tmp_path / "multiframe.dcm", 6), []))
         for path, options in series:
             out = lab.store([path], options)
@@ -302,14 +309,11 @@ def test_a_gateway_killed_mid_transfer_loses_nothing_after_a_restart(tmp_path):
         files = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 30)
         lab.start_pacs()
         lab.start_gateway()
-        modality = subprocess.Popen(
-            [require_tool("storescu"), "-nh", "-aet", "MODALITY", "-aec", "SCANSEAL",
-             "127.0.0.1", str(lab.gw_port), *map(str, files)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        modality = lab.start_store(files)
         wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 5, 30, 0.02)
         lab.gateway_proc.send_signal(signal.SIGKILL)
         lab.gateway_proc.wait()
-        modality.wait(timeout=60)
+        modality.communicate(timeout=60)
         before = len(list(lab.pacs_dir.iterdir()))
         assert 5 <= before < 30, "the kill did not land mid-transfer"
         lab.start_gateway()
@@ -351,11 +355,8 @@ def test_a_series_on_one_association_goes_to_the_pacs_on_one_association(tmp_pat
         assert lab.pacs_associations() == 2
         # The PACS restarted between two instances of one modality association: the gateway
         # finds its association gone and sends on a new one.
-        modality = subprocess.Popen(
-            [require_tool("storescu"), "-nh", "-aet", "MODALITY", "-aec", "SCANSEAL",
-             "127.0.0.1", str(lab.gw_port),
-             *map(str, make_copies(corpus_file("CT_small.dcm"), tmp_path / "more", 100))],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        modality = lab.start_store(make_copies(corpus_file("CT_small.dcm"), tmp_path / "more",
+                                               100))
         wait_until(lambda: len(list(lab.pacs_dir.iterdir())) >= 20, 30, 0.005)
         lab.stop_pacs()
         before = len(list(lab.pacs_dir.iterdir()))
@@ -379,10 +380,7 @@ def test_sidecar_mode_forwards_instances_unchanged_and_their_sidecars_verify(tmp
     sidecars = tmp_path / "sidecars"
     try:
         files = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 4)
-        rle = pydicom.dcmread(corpus_file("MR_small_RLE.dcm"))
-        rle.SOPInstanceUID = generate_uid()
-        rle.file_meta.MediaStorageSOPInstanceUID = rle.SOPInstanceUID
-        rle.save_as(tmp_path / "rle.dcm", enforce_file_format=True)
+        copy_with_new_uid(corpus_file("MR_small_RLE.dcm"), tmp_path / "rle.dcm")
         lab.start_pacs()
         lab.start_gateway(["--sidecar-dir", str(sidecars)])
         assert lab.store(files).returncode == 0, lab.log()
@@ -428,10 +426,7 @@ def test_sidecar_mode_forwards_instances_unchanged_and_their_sidecars_verify(tmp
 def test_a_transfer_syntax_the_pacs_refuses_stays_spooled_without_holding_up_others(tmp_path):
     lab = Lab(tmp_path)
     try:
-        jp2k = pydicom.dcmread(corpus_file("MR_small_jp2klossless.dcm"))
-        jp2k.SOPInstanceUID = generate_uid()
-        jp2k.file_meta.MediaStorageSOPInstanceUID = jp2k.SOPInstanceUID
-        jp2k.save_as(tmp_path / "jp2k.dcm", enforce_file_format=True)
+        copy_with_new_uid(corpus_file("MR_small_jp2klossless.dcm"), tmp_path / "jp2k.dcm")
         plain = make_copies(corpus_file("CT_small.dcm"), tmp_path / "series", 3)
         lab.start_pacs(accept_compressed=False)
         lab.start_gateway()

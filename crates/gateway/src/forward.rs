@@ -110,23 +110,6 @@ fn read_stored_instance(file: &mut File, path: &Path) -> Result<StoredInstance, 
     })
 }
 
-/// Sends the Part 10 file at `path` to `destination` with C-STORE on an association of its
-/// own, calling as `calling_ae`, and returns the PACS's status (see [`Forwarder::send`]).
-///
-/// # Errors
-/// As [`Forwarder::send`].
-pub fn forward(
-    path: &Path,
-    destination: &Destination,
-    calling_ae: &str,
-    timeout: Duration,
-) -> Result<u16, GatewayError> {
-    let mut forwarder = Forwarder::new(destination.clone(), calling_ae, timeout);
-    let status = forwarder.send(path);
-    forwarder.close();
-    status
-}
-
 /// An association to the PACS kept open across instances.
 pub struct Forwarder {
     destination: Destination,

@@ -16,7 +16,7 @@ mod server;
 mod spool;
 
 pub use dimse::{status, Command};
-pub use forward::{forward, stored_instance, Destination, Forwarder, StoredInstance};
+pub use forward::{stored_instance, Destination, Forwarder, StoredInstance};
 pub use server::{Gateway, GatewayConfig, Placement, STORAGE_SOP_CLASSES, TRANSFER_SYNTAXES};
 pub use spool::{instance_key, Spool};
 
